@@ -1,0 +1,27 @@
+/* cli: the subcommands. Each takes argv with argv[0] = the command name and
+ * returns the process exit status. */
+#ifndef SMOLVM_CLI_H
+#define SMOLVM_CLI_H
+
+/* backend/cli_vm.c: sandbox lifecycle */
+int cli_create(int argc, char **argv);
+int cli_ls(int argc, char **argv);
+int cli_start(int argc, char **argv);
+int cli_stop(int argc, char **argv);
+int cli_rm(int argc, char **argv);
+int cli_logs(int argc, char **argv);
+
+/* backend/cli_ssh.c: commands in a sandbox */
+int cli_exec(int argc, char **argv);
+int cli_ssh(int argc, char **argv);
+
+/* backend/cli_image.c: guest images */
+int cli_image(int argc, char **argv);
+
+/* tui/tui.c: the full-screen workbench */
+int tui_main(int argc, char **argv);
+
+/* Print a command's usage text and return 0, for --help. */
+int cli_usage(const char *text);
+
+#endif

@@ -1,0 +1,5 @@
+/* PLACEHOLDER: being written; replaced before landing. */
+#include <stdio.h>
+#include "backend/cli.h"
+int cli_exec(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
+int cli_ssh(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }

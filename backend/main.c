@@ -1,0 +1,75 @@
+/* smolvm: entry point; dispatches to the TUI or a CLI subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/cli.h"
+#include "backend/util.h"
+
+#ifndef SMOLVM_VERSION
+#define SMOLVM_VERSION "dev"
+#endif
+
+static const char usage[] =
+	"usage: smolvm [COMMAND] [ARGS]\n"
+	"\n"
+	"With no command, opens the terminal workbench (same as `smolvm tui`).\n"
+	"\n"
+	"Sandboxes:\n"
+	"  create [--name N] [--mem MIB] [--cpus N] [--json]   boot a new sandbox\n"
+	"  ls [--json]                    list sandboxes\n"
+	"  exec ID -- CMD [ARG...]        run a command, exit status passed through\n"
+	"  ssh ID                         interactive shell in this terminal\n"
+	"  stop ID | start ID             shut down / boot again\n"
+	"  rm [--force] ID                delete a sandbox and everything it owns\n"
+	"  logs [-f] ID                   the serial console\n"
+	"Images:\n"
+	"  image build [--force]          build the default guest image\n"
+	"  image ls [--json]              list built images\n"
+	"Workbench:\n"
+	"  tui [--theme NAME]             full-screen workbench\n"
+	"\n"
+	"ID is a sandbox id, a unique id prefix, or a name.\n"
+	"Run `smolvm COMMAND --help` for a command's options; see smolvm(1).\n";
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "tui", tui_main },
+	{ "create", cli_create },
+	{ "ls", cli_ls },
+	{ "exec", cli_exec },
+	{ "ssh", cli_ssh },
+	{ "start", cli_start },
+	{ "stop", cli_stop },
+	{ "rm", cli_rm },
+	{ "logs", cli_logs },
+	{ "image", cli_image },
+};
+
+int cli_usage(const char *text)
+{
+	fputs(text, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return tui_main(argc, argv);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+		return cli_usage(usage);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("smolvm %s\n", SMOLVM_VERSION);
+		return 0;
+	}
+	if (argv[1][0] == '-')
+		return tui_main(argc, argv);
+	for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "smolvm: unknown command '%s'\n\n%s", argv[1], usage);
+	return 2;
+}
