@@ -1,0 +1,87 @@
+# tests/lib.sh: helpers for the screen and e2e tests (bash).
+# Each check prints "ok - NAME" or "not ok - NAME"; tests/run counts them.
+# Source it from a test script; SMOLVM is the binary under test.
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_DIR=$(cd "$TESTS_DIR/.." && pwd)
+SMOLVM=${SMOLVM:-$SRC_DIR/smolvm}
+T_FAILED=0
+
+ok()   { echo "ok - $*"; }
+fail() { echo "not ok - $*"; T_FAILED=$((T_FAILED + 1)); }
+
+# check NAME CMD...: passes if CMD exits 0.
+check() {
+	local name=$1; shift
+	if "$@" >/tmp/smolvm-check.$$ 2>&1; then ok "$name"
+	else fail "$name"; sed 's/^/#   /' /tmp/smolvm-check.$$ | tail -20; fi
+	rm -f /tmp/smolvm-check.$$
+}
+
+# check_fails NAME CMD...: passes if CMD exits non-zero.
+check_fails() {
+	local name=$1; shift
+	if "$@" >/dev/null 2>&1; then fail "$name (expected failure)"; else ok "$name"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"
+	else fail "$1"; echo "#   got:  $(printf %q "$2")"; echo "#   want: $(printf %q "$3")"; fi
+}
+
+# check_match NAME TEXT REGEX (extended regex, grep -E)
+check_match() {
+	if printf '%s\n' "$2" | grep -Eq -- "$3"; then ok "$1"
+	else fail "$1"; echo "#   no match for /$3/ in:"; printf '%s\n' "$2" | sed 's/^/#   /' | tail -20; fi
+}
+
+# wait_until TIMEOUT_S CMD...: polls CMD every 0.1 s until it succeeds.
+wait_until() {
+	local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -gt "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+# A private state directory per test script, removed (with its sandboxes)
+# at exit.
+t_setup_home() {
+	export SMOLVM_HOME=$(mktemp -d /tmp/smolvm-test.XXXXXX)
+	# The image is built once and shared between test homes.
+	if [ -n "$SMOLVM_TEST_IMAGES" ]; then
+		mkdir -p "$SMOLVM_HOME"
+		ln -s "$SMOLVM_TEST_IMAGES/images" "$SMOLVM_HOME/images"
+		ln -s "$SMOLVM_TEST_IMAGES/keys" "$SMOLVM_HOME/keys"
+	fi
+	trap t_cleanup_home EXIT
+}
+
+t_cleanup_home() {
+	local id
+	for id in $("$SMOLVM" ls --json 2>/dev/null | grep -o '"id": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}'); do
+		"$SMOLVM" rm --force "$id" >/dev/null 2>&1
+	done
+	rm -rf "$SMOLVM_HOME"
+}
+
+# --- tmux screen helpers ------------------------------------------------
+# One tmux server per test script, on its own socket.
+TMUX_SOCK=smolvm-test-$$
+tm() { tmux -L "$TMUX_SOCK" "$@"; }
+
+# tm_start COLS ROWS CMD: start CMD in a detached session "t".
+tm_start() {
+	local cols=$1 rows=$2; shift 2
+	tm kill-server 2>/dev/null
+	tm -f /dev/null new-session -d -s t -x "$cols" -y "$rows" \
+		"env SMOLVM_HOME='$SMOLVM_HOME' TERM=xterm-256color $*; sleep 600"
+	tm set-option -t t -g remain-on-exit on 2>/dev/null
+}
+tm_screen() { tm capture-pane -p -t t; }
+tm_keys() { tm send-keys -t t "$@"; }
+tm_has() { tm_screen | grep -Fq -- "$1"; }
+# tm_wait TIMEOUT_S TEXT: wait until TEXT is on screen.
+tm_wait() { wait_until "$1" tm_has "$2"; }
+tm_stop() { tm kill-server 2>/dev/null; }
