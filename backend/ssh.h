@@ -31,10 +31,77 @@ void ssh_set_blocking(struct ssh_conn *c, bool blocking);
  * (128+N for a signal), or -1 with err_set(). */
 int ssh_exec(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd);
 
-/* Quote argv into one shell command line for ssh_exec. */
+/* ssh_exec() giving up after timeout_ms (0: never): then the channel is
+ * closed and SSH_TIMED_OUT is returned, with err_set(). ssh_exec() and
+ * ssh_interactive() drive the session themselves until they return, whatever
+ * its blocking mode; they restore the mode on return. */
+#define SSH_TIMED_OUT (-2)
+int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
+		     int timeout_ms);
+
+/* Quote argv into one shell command line for ssh_exec: every argument in
+ * POSIX single quotes (it's -> 'it'\''s'), joined by spaces, so the remote
+ * shell runs exactly this argv. */
 char *ssh_quote_argv(int argc, char **argv);
 
-/* An interactive shell wired to the calling terminal (smolvm ssh). */
+/* An interactive shell wired to the calling terminal (smolvm ssh). With a
+ * terminal on stdin: raw mode, a pty of the terminal's size ($TERM, else
+ * xterm-256color), resized on SIGWINCH. Otherwise no pty, stdin piped.
+ * Returns the shell's exit status, or -1 with err_set(). */
 int ssh_interactive(struct ssh_conn *c);
+
+/*
+ * Non-blocking use (the TUI's poll loop)
+ *
+ * After ssh_set_blocking(c, false), every libssh2 call may return
+ * LIBSSH2_ERROR_EAGAIN; poll ssh_fd() for ssh_poll_events() and call it
+ * again. A write that returned EAGAIN must be repeated with the same bytes.
+ * Reading one channel may queue data for others, so after reading every
+ * channel until EAGAIN, check ssh_chan_pending() before sleeping in poll().
+ */
+
+/* POLLIN, plus POLLOUT while libssh2 waits to send. */
+short ssh_poll_events(struct ssh_conn *c);
+
+/*
+ * Opening a channel takes several round trips (open, pty, shell or exec).
+ * Fill a request and call ssh_chan_step() until it returns 1 (r->ch is
+ * ready) or -1 (failed, err_set(), nothing left to free); 0 means "again
+ * when the socket is ready". Only one request per session may be in
+ * progress at a time (libssh2 keeps the open state in the session), and
+ * once started it must be stepped to the end.
+ *   struct ssh_chan_req r = { .term = "xterm-256color", .cols = 80, .rows = 24 };
+ * term != NULL asks for a pty; cmd == NULL starts the login shell.
+ */
+struct ssh_chan_req {
+	const char *cmd;
+	const char *term;
+	int cols, rows;
+	int step;		/* progress; 0 to start */
+	LIBSSH2_CHANNEL *ch;	/* the channel once ssh_chan_step() returns 1 */
+};
+int ssh_chan_step(struct ssh_conn *c, struct ssh_chan_req *r);
+
+/* A shell with a pty of cols x rows ($TERM or xterm-256color) in one call:
+ * ssh_chan_step() on a request kept in c. Returns the channel when ready;
+ * NULL with *eagain = 1 to call again when the socket is ready, or NULL
+ * with *eagain = 0 and err_set() on failure. */
+LIBSSH2_CHANNEL *ssh_open_shell_nb(struct ssh_conn *c, int cols, int rows, int *eagain);
+
+/* Does libssh2 hold unread data (stdout or stderr) for this channel? */
+bool ssh_chan_pending(LIBSSH2_CHANNEL *ch);
+
+/* Exit status of a channel whose remote end closed: the status, or 128+N
+ * if the command was killed by signal N (255 for an unknown signal). */
+int ssh_chan_exit_status(struct ssh_conn *c, LIBSSH2_CHANNEL *ch);
+
+/* Send a keepalive if one is due (every SSH_KEEPALIVE_S seconds, set up by
+ * ssh_open); *next_s gets the seconds until the next one is due, for the
+ * poll timeout. Returns 0, or -1 with err_set() if the connection broke. */
+#define SSH_KEEPALIVE_S 15
+int ssh_keepalive(struct ssh_conn *c, int *next_s);
+
+/* libssh2's last error on this session, for messages. */
+const char *ssh_last_error(struct ssh_conn *c);
 
 #endif
