@@ -210,11 +210,10 @@ int store_list(struct sandbox **out, size_t *n)
 	*n = 0;
 	if (!d) {
 		int saved = errno;
+		if (saved != ENOENT)
+			err_set("cannot list sandboxes in %s: %s", dir, strerror(saved));
 		free(dir);
-		if (saved == ENOENT)
-			return 0;
-		err_set("cannot list sandboxes in %s: %s", dir, strerror(saved));
-		return -1;
+		return saved == ENOENT ? 0 : -1;
 	}
 	*out = xcalloc(cap, sizeof **out);
 	while ((e = readdir(d))) {
