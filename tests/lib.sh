@@ -48,7 +48,7 @@ wait_until() {
 # A private state directory per test script, removed (with its sandboxes)
 # at exit.
 t_setup_home() {
-	export SMOLVM_HOME=$(mktemp -d /tmp/smolvm-test.XXXXXX)
+	export SMOLVM_HOME=$(mktemp -d "${TMPDIR:-/tmp}/smolvm-test.XXXXXX")
 	# The image is built once and shared between test homes.
 	if [ -n "$SMOLVM_TEST_IMAGES" ]; then
 		mkdir -p "$SMOLVM_HOME"
