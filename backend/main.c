@@ -49,12 +49,6 @@ static const struct command commands[] = {
 	{ "image", cli_image },
 };
 
-int cli_usage(const char *text)
-{
-	fputs(text, stdout);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2)
