@@ -642,18 +642,36 @@ static int run_channel(struct ssh_conn *c, struct ssh_chan_req *r, struct pump *
 		if (rc == 0) {
 			rc = chan_finish(c, r->ch, 0);
 		} else {
-			/* Timed out or broken: don't wait for the peer to agree. */
-			chan_finish(c, r->ch, util_now_ms() + 1000);
+			/* Timed out or broken: don't wait long for the peer. */
+			chan_finish(c, r->ch, util_now_ms() + 200);
 		}
 	}
 	libssh2_session_set_blocking(c->s, blocking);
 	return rc;
 }
 
+/*
+ * Closing the channel does not stop a command in the guest (dropbear lets it
+ * run, and libssh2 1.10 cannot send signals), so the guest's timeout(1)
+ * kills it too, at the same moment as our own deadline.
+ */
+static char *with_guest_timeout(const char *cmd, int timeout_ms)
+{
+	char *sh_argv[] = { (char *)cmd };
+	char *q = ssh_quote_argv(1, sh_argv);
+	char *out = xasprintf("if command -v timeout >/dev/null 2>&1; then "
+			      "exec timeout -s KILL %d sh -c %s; else exec sh -c %s; fi",
+			      (timeout_ms + 999) / 1000, q, q);
+
+	free(q);
+	return out;
+}
+
 int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
 		     int timeout_ms)
 {
-	struct ssh_chan_req r = { .cmd = cmd };
+	char *wrapped = timeout_ms > 0 ? with_guest_timeout(cmd, timeout_ms) : NULL;
+	struct ssh_chan_req r = { .cmd = wrapped ? wrapped : cmd };
 	struct pump *p = xcalloc(1, sizeof *p);
 	int rc;
 
@@ -662,6 +680,7 @@ int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd,
 			    .deadline = timeout_ms > 0 ? util_now_ms() + timeout_ms : 0 };
 	rc = run_channel(c, &r, p);
 	free(p);
+	free(wrapped);
 	return rc;
 }
 

@@ -31,8 +31,10 @@ void ssh_set_blocking(struct ssh_conn *c, bool blocking);
  * (128+N for a signal), or -1 with err_set(). */
 int ssh_exec(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd);
 
-/* ssh_exec() giving up after timeout_ms (0: never): then the channel is
- * closed and SSH_TIMED_OUT is returned, with err_set(). ssh_exec() and
+/* ssh_exec() giving up after timeout_ms (0: never): then the command is
+ * killed in the guest (by its timeout(1)), the channel abandoned, and
+ * SSH_TIMED_OUT returned with err_set(); close the connection after it.
+ * ssh_exec() and
  * ssh_interactive() drive the session themselves until they return, whatever
  * its blocking mode; they restore the mode on return. */
 #define SSH_TIMED_OUT (-2)
