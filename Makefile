@@ -27,7 +27,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 SAN_OBJS := $(SRCS:%.c=build-san/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/tests/%)
 
-.PHONY: all check check-unit check-screen check-e2e install clean bench
+.PHONY: all check check-unit check-screen check-e2e install clean bench bench-bins
+# Keep the sanitizer objects between runs (make would delete them as intermediates).
+.SECONDARY: $(SAN_OBJS)
 all: smolvm
 
 smolvm: build/backend/main.o $(OBJS)
@@ -57,7 +59,16 @@ check-e2e: smolvm
 check: smolvm $(UNIT_BINS)
 	tests/run all
 
-bench: smolvm
+# Benchmark helpers link the same objects as the binary.
+BENCH_BINS := $(patsubst bench/%.c,build/bench/%,$(wildcard bench/*.c))
+
+build/bench/%: bench/%.c $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJS) $(LIBS)
+
+bench-bins: $(BENCH_BINS)
+
+bench: smolvm $(BENCH_BINS)
 	bench/boot
 
 install: smolvm
