@@ -1,4 +1,5 @@
 /* cli_ssh: `smolvm exec` and `smolvm ssh`, commands in a running sandbox. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,16 @@ static struct ssh_conn *connect_sandbox(const struct sandbox *sb, int timeout_ms
 	return c;
 }
 
+/* A terminal is the user's, not the command's: reading it would block the
+ * command on input nobody means to give it (and stop us if in the
+ * background). A closed stdin is simply none. */
+static int stdin_to_pass(void)
+{
+	if (fcntl(STDIN_FILENO, F_GETFD) < 0 || isatty(STDIN_FILENO))
+		return -1;
+	return STDIN_FILENO;
+}
+
 /*
  * Options come before ID; the command starts after ID (and a "--" right
  * after it, if any), so the command's own options are never taken for ours.
@@ -106,7 +117,7 @@ int cli_exec(int argc, char **argv)
 	struct args_result res;
 	struct sandbox sb;
 	struct ssh_conn *c;
-	int id_at = find_id(argc, argv), cmd_at, connect_ms = CONNECT_TIMEOUT_MS, rc;
+	int id_at = find_id(argc, argv), cmd_at, connect_ms = CONNECT_TIMEOUT_MS, in_fd, rc;
 	int64_t t0 = util_now_ms(), left_ms = 0;
 	char *cmd;
 
@@ -128,6 +139,8 @@ int cli_exec(int argc, char **argv)
 	}
 	if (need_root("exec") < 0 || running_sandbox(argv[id_at], &sb) < 0)
 		return EXIT_SSH_ERROR;
+	/* Before connecting: with stdin closed, the socket would become fd 0. */
+	in_fd = stdin_to_pass();
 	if (timeout_s && timeout_s * 1000 < connect_ms)
 		connect_ms = timeout_s * 1000;
 	c = connect_sandbox(&sb, connect_ms);
@@ -142,8 +155,8 @@ int cli_exec(int argc, char **argv)
 			left_ms = 1;
 	}
 	cmd = ssh_quote_argv(argc - cmd_at, argv + cmd_at);
-	rc = ssh_exec_timeout(c, cmd, isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, STDOUT_FILENO,
-			      STDERR_FILENO, (int)left_ms);
+	rc = ssh_exec_timeout(c, cmd, in_fd, STDOUT_FILENO, STDERR_FILENO,
+			      (int)left_ms);
 	free(cmd);
 	ssh_close(c);
 	if (rc == SSH_TIMED_OUT) {

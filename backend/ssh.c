@@ -241,6 +241,18 @@ struct ssh_conn *ssh_open(const struct sandbox *sb, int timeout_ms)
 		free(c);
 		return NULL;
 	}
+	/* With stdin/stdout/stderr closed the socket could be fd 0-2, where
+	 * command output would be written into the SSH stream. */
+	if (c->fd <= STDERR_FILENO) {
+		int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+		close(c->fd);
+		if (fd < 0) {
+			err_set("cannot move a socket above fd 2: %s", strerror(errno));
+			free(c);
+			return NULL;
+		}
+		c->fd = fd;
+	}
 	/* Keystrokes are small writes; don't let Nagle hold them back. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->s = libssh2_session_init();
@@ -752,6 +764,7 @@ static void on_winch(int sig)
 }
 
 static const int fatal_signals[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
+static struct sigaction fatal_saved[ARRAY_LEN(fatal_signals)];
 
 static int tty_enter_raw(void)
 {
@@ -769,7 +782,7 @@ static int tty_enter_raw(void)
 	}
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < ARRAY_LEN(fatal_signals); i++)
-		sigaction(fatal_signals[i], &sa, NULL);
+		sigaction(fatal_signals[i], &sa, &fatal_saved[i]);
 	raw = tty_saved;
 	cfmakeraw(&raw);
 	tty_raw = 1;
@@ -785,7 +798,7 @@ static void tty_leave_raw(void)
 {
 	tty_restore();
 	for (size_t i = 0; i < ARRAY_LEN(fatal_signals); i++)
-		signal(fatal_signals[i], SIG_DFL);
+		sigaction(fatal_signals[i], &fatal_saved[i], NULL);
 }
 
 static int winch_setup(void)
