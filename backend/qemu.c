@@ -315,7 +315,8 @@ long qemu_host_tsc_khz(void)
 	return khz;
 }
 
-int qemu_wait_console(const char *path, off_t from, const char *text, int pidfd, int timeout_ms)
+int qemu_wait_console(const char *path, off_t from, const char *text, int pidfd, int timeout_ms,
+		      const volatile sig_atomic_t *cancel)
 {
 	int64_t deadline = util_now_ms() + timeout_ms;
 	size_t tlen = strlen(text), keep = 0;
@@ -349,6 +350,11 @@ int qemu_wait_console(const char *path, off_t from, const char *text, int pidfd,
 			rc = -1;
 			break;
 		}
+		if (cancel && *cancel) {
+			err_set("interrupted");
+			rc = -1;
+			break;
+		}
 		if (util_now_ms() >= deadline)
 			break;
 		/* Readable pidfd: QEMU is gone; read what it wrote last, then fail. */
@@ -377,7 +383,7 @@ static bool kvm_boots(const char *kernel, const char *initrd)
 	if (util_mkdir_p(dir, 0700) == 0 && (pid = qemu_spawn(argv, NULL, log)) > 0) {
 		int pidfd = qemu_pidfd(pid);
 
-		ok = qemu_wait_console(console, 0, QEMU_READY_LINE, pidfd, KVM_PROBE_MS) == 1;
+		ok = qemu_wait_console(console, 0, QEMU_READY_LINE, pidfd, KVM_PROBE_MS, NULL) == 1;
 		kill(pid, SIGKILL);
 		qemu_wait_exit(pidfd, 2000);
 		if (pidfd >= 0)

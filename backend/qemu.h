@@ -2,6 +2,7 @@
 #ifndef SMOLVM_QEMU_H
 #define SMOLVM_QEMU_H
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include "backend/store.h"
@@ -51,8 +52,10 @@ int qemu_wait_exit(int pidfd, int timeout_ms);
 
 /* Wait until text appears in the file at path beyond offset from: 1 when it
  * does, 0 after timeout_ms, -1 with err_set() as soon as the process behind
- * pidfd exits without having written it. The file may not exist yet. */
-int qemu_wait_console(const char *path, off_t from, const char *text, int pidfd, int timeout_ms);
+ * pidfd exits without having written it or *cancel (may be NULL) becomes
+ * non-zero. The file may not exist yet. Checks every 10 ms. */
+int qemu_wait_console(const char *path, off_t from, const char *text, int pidfd, int timeout_ms,
+		      const volatile sig_atomic_t *cancel);
 
 /* The host TSC frequency in kHz (sysfs, else /proc/cpuinfo), or 0 if unknown. */
 long qemu_host_tsc_khz(void);
