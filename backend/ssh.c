@@ -463,14 +463,14 @@ static int pump_read(struct pump *p)
 	char buf[IO_BUF];
 
 	for (;;) {
-		bool again = true;
+		bool idle = true;
 
 		for (int stream = 0; stream <= SSH_EXTENDED_DATA_STDERR; stream++) {
 			ssize_t n = libssh2_channel_read_ex(p->ch, stream, buf, sizeof buf);
 			int fd = stream ? p->err_fd : p->out_fd;
 
 			if (n > 0) {
-				again = false;
+				idle = false;
 				if (write_all(fd, buf, (size_t)n) < 0) {
 					err_set("cannot write the command's %s: %s",
 						stream ? "stderr" : "stdout", strerror(errno));
@@ -482,7 +482,7 @@ static int pump_read(struct pump *p)
 				return -1;
 			}
 		}
-		if (again && !ssh_chan_pending(p->ch))
+		if (idle && !ssh_chan_pending(p->ch))
 			return 0;
 	}
 }
