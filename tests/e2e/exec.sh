@@ -5,14 +5,16 @@ source "$(dirname "$0")/../lib.sh"
 t_setup_home
 
 NAME=exec-e2e
+# Remove the sandbox by name too, should the script stop half-way.
+trap '"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1; t_cleanup_home' EXIT
 if ! REC=$("$SMOLVM" create --name "$NAME" --json 2>&1); then
 	fail "create a sandbox"
 	printf '%s\n' "$REC" | sed 's/^/#   /' | tail -20
 	exit 1
 fi
 ok "create a sandbox"
-ID=$(printf '%s\n' "$REC" | grep -o '"id": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}' | head -1)
-IMAGE=$(printf '%s\n' "$REC" | grep -o '"image": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' | head -1)
+ID=$(printf '%s\n' "$REC" | grep -o '"id":[[:space:]]*"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}' | head -1)
+IMAGE=$(printf '%s\n' "$REC" | grep -o '"image":[[:space:]]*"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' | head -1)
 check_match "create --json names the sandbox" "$ID" '^[0-9a-f]{8}$'
 
 # run_exec ARGS...: sets OUT, ERR, RC.
