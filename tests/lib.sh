@@ -60,7 +60,7 @@ t_setup_home() {
 
 t_cleanup_home() {
 	local id
-	for id in $("$SMOLVM" ls --json 2>/dev/null | grep -o '"id": *"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}'); do
+	for id in $("$SMOLVM" ls --json 2>/dev/null | grep -o '"id":[[:space:]]*"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}'); do
 		"$SMOLVM" rm --force "$id" >/dev/null 2>&1
 	done
 	rm -rf "$SMOLVM_HOME"
