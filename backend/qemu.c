@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,11 +188,11 @@ fail:
 	_exit(127);
 }
 
-pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path)
+pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bool detach)
 {
 	char *exe = find_in_path(argv[0]);
 	int null_fd = -1, log_fd = -1, pfd[2] = { -1, -1 }, saved_ns = -1, status, e = 0;
-	pid_t mid, qemu = -1;
+	pid_t mid, qemu = -1, parent = getpid();
 	ssize_t n;
 
 	if (!exe) {
@@ -214,6 +215,17 @@ pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path)
 	if (netns && netns_enter(netns, &saved_ns) < 0)
 		goto out;
 	mid = fork();
+	if (mid == 0 && !detach) {
+		/* Dies with us: a probe must not outlive an interrupted smolvm. */
+		pid_t self = getpid();
+
+		close(pfd[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
+		if (write(pfd[1], &self, sizeof self) < 0)
+			_exit(1);
+		exec_child(exe, argv, null_fd, log_fd, pfd[1]);
+	}
 	if (mid == 0) {
 		pid_t g;
 
@@ -239,7 +251,8 @@ pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path)
 	}
 	close(pfd[1]);
 	pfd[1] = -1;
-	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+	/* The middle process exits at once, leaving QEMU to init. */
+	while (detach && waitpid(mid, &status, 0) < 0 && errno == EINTR)
 		;
 	n = read(pfd[0], &qemu, sizeof qemu);
 	if (n != sizeof qemu || qemu <= 0) {
@@ -247,13 +260,13 @@ pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path)
 			e = EIO;
 		err_set("cannot start %s: fork: %s", exe, strerror(e));
 		qemu = -1;
-		goto out;
-	}
-	/* EOF without an errno means execv succeeded (the pipe closed on exec). */
-	if (read(pfd[0], &e, sizeof e) == sizeof e) {
+	} else if (read(pfd[0], &e, sizeof e) == sizeof e) {
+		/* An errno instead of EOF (the pipe closes on exec): execv failed. */
 		err_set("cannot run %s: %s", exe, strerror(e));
 		qemu = -1;
 	}
+	if (qemu < 0 && !detach)
+		waitpid(mid, &status, 0);
 out:
 	if (pfd[0] >= 0)
 		close(pfd[0]);
@@ -371,8 +384,8 @@ out:
 static bool kvm_boots(const char *kernel, const char *initrd)
 {
 	char *dir = paths_cache_dir();
-	char *console = xasprintf("%s/kvm-probe.console", dir);
-	char *log = xasprintf("%s/kvm-probe.log", dir);
+	char *console = xasprintf("%s/kvm-probe.%d.console", dir, (int)getpid());
+	char *log = xasprintf("%s/kvm-probe.%d.log", dir, (int)getpid());
 	struct sandbox sb = { .id = "kvmprobe", .accel = "kvm", .mem_mib = 256, .cpus = 1 };
 	struct qemu_files f = { .kernel = kernel, .initrd = initrd, .console = console };
 	char **argv = qemu_argv(&sb, &f, 0);
@@ -380,12 +393,12 @@ static bool kvm_boots(const char *kernel, const char *initrd)
 	pid_t pid;
 
 	unlink(console);
-	if (util_mkdir_p(dir, 0700) == 0 && (pid = qemu_spawn(argv, NULL, log)) > 0) {
+	if (util_mkdir_p(dir, 0700) == 0 && (pid = qemu_spawn(argv, NULL, log, false)) > 0) {
 		int pidfd = qemu_pidfd(pid);
 
 		ok = qemu_wait_console(console, 0, QEMU_READY_LINE, pidfd, KVM_PROBE_MS, NULL) == 1;
 		kill(pid, SIGKILL);
-		qemu_wait_exit(pidfd, 2000);
+		waitpid(pid, NULL, 0);
 		if (pidfd >= 0)
 			close(pidfd);
 	}

@@ -3,6 +3,7 @@
 #define SMOLVM_QEMU_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "backend/store.h"
@@ -36,12 +37,13 @@ char *qemu_cmdline(const struct sandbox *sb, long tsc_khz);
 void qemu_mac(const char *id, char out[18]);
 
 /*
- * Start argv as a detached process: its own session, not our child (so it
- * outlives us and leaves no zombie), no fds of ours, stdin /dev/null,
- * stdout and stderr appended to log_path, inside network namespace netns
- * (NULL: ours). Returns its pid, or -1 with err_set().
+ * Start argv with stdin /dev/null, stdout and stderr appended to log_path,
+ * none of our other fds, default signal handling, inside network namespace
+ * netns (NULL: ours). detach: in a session of its own and not our child, so
+ * it outlives us and leaves no zombie. Otherwise our child (reap it with
+ * waitpid), killed if we die. Returns its pid, or -1 with err_set().
  */
-pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path);
+pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bool detach);
 
 /* A pollable fd that becomes readable when process pid exits (pidfd), or -1
  * if it is already gone. */
