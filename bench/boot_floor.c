@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +81,7 @@ int main(int argc, char **argv)
 	qargv = qemu_argv(&sb, &f, qemu_host_tsc_khz());
 
 	t0 = now_ms();
-	pid = qemu_spawn(qargv, NULL, log);
+	pid = qemu_spawn(qargv, NULL, log, false);
 	if (pid < 0)
 		die("%s", err_msg());
 	pidfd = qemu_pidfd(pid);
@@ -93,10 +94,9 @@ int main(int argc, char **argv)
 			marker, timeout_s, rc < 0 ? ": " : "", rc < 0 ? err_msg() : "", log);
 
 	/* The floor init powers off; a guest that does not is killed. */
-	if (pidfd >= 0 && qemu_wait_exit(pidfd, 10000) != 1) {
+	if (pidfd >= 0 && qemu_wait_exit(pidfd, 10000) != 1)
 		kill(pid, SIGKILL);
-		qemu_wait_exit(pidfd, 5000);
-	}
+	waitpid(pid, NULL, 0);
 	if (rc == 1)
 		util_rm_rf(dir);
 	qemu_argv_free(qargv);
