@@ -119,8 +119,8 @@ int dialog_new_validate(struct dialog_new *d)
 
 	if (!store_name_valid(name)) {
 		snprintf(d->error, sizeof d->error, "%s",
-			 *name ? "a name is 1-63 of A-Z a-z 0-9 . _ - and starts with a letter "
-				 "or digit" : "give the sandbox a name");
+			 *name ? "name: 1-63 letters, digits, . _ - (no . or - first)" :
+				 "give the sandbox a name");
 		return NEW_NAME;
 	}
 	if (d->taken && d->taken(name, d->ctx)) {
@@ -297,13 +297,13 @@ enum dialog_result dialog_confirm_key(struct dialog_confirm *c, bool is_code, wi
 void dialog_confirm_draw(const struct dialog_confirm *c, int lines, int cols)
 {
 	struct style base = theme_style(TH_DIALOG);
-	int w = 56, nlines = 0, h, y, x;
+	int w = 60, nlines = 0, h, y, x;
 	char yes[40];
 
 	for (int i = 0; i < 3; i++)
 		if (c->text[i][0])
 			nlines = i + 1;
-	h = nlines + 6;
+	h = nlines + 5;
 	if (w > cols)
 		w = cols;
 	y = (lines - h) / 2;

@@ -8,104 +8,110 @@
 #include "tui/list.h"
 #include "tui/theme.h"
 
+#define KEY_W 14
+
 struct help_line {
 	const char *key;	/* NULL: a section title in desc */
 	const char *desc;
 };
 
-/* "P" in a key stands for the prefix key. */
+/* "P" in a key stands for the prefix key; "@" names a list mark. */
 static const struct help_line lines_left[] = {
 	{ NULL, "Sandbox list" },
-	{ "Up/Down j/k", "move the selection (or click a row)" },
-	{ "Home/End", "first / last sandbox" },
-	{ "Enter", "shell in the sandbox (its open one, if any)" },
-	{ "s", "another shell in the sandbox" },
+	{ "Up Down j k", "move (or click a row)" },
+	{ "Home End", "first / last" },
+	{ "Enter", "shell (its open one)" },
+	{ "s", "another shell" },
 	{ "n", "new sandbox" },
-	{ "d", "delete the sandbox (asks first)" },
-	{ "Tab / 1-9", "go to the next / a numbered shell" },
+	{ "d", "delete (asks first)" },
+	{ "Tab 1-9", "next / numbered shell" },
 	{ "t", "next colour theme" },
 	{ "?", "this help" },
-	{ "q", "quit (open shells are closed)" },
+	{ "q", "quit" },
 	{ NULL, "" },
 	{ NULL, "Marks in the list" },
-	{ "@ready", "SSH session ready: a shell opens at once" },
-	{ "@connecting", "connecting to the sandbox's SSH" },
-	{ "@failed", "connecting failed (retried; see details)" },
+	{ "@ready", "SSH ready: fast shell" },
+	{ "@connecting", "connecting to SSH" },
+	{ "@failed", "SSH failed (retrying)" },
 };
 
 static const struct help_line lines_right[] = {
 	{ NULL, "In a shell, after the prefix P" },
-	{ "P l or P Esc", "back to the list; the shell stays" },
-	{ "P n / P p", "next / previous shell" },
-	{ "P 1-9, P 0", "shell number N, the list" },
-	{ "P c", "another shell in this sandbox" },
+	{ "P l  P Esc", "back to the list" },
+	{ "P n  P p", "next / previous shell" },
+	{ "P 1-9  P 0", "shell N / the list" },
+	{ "P c", "another shell here" },
 	{ "P x", "close this shell" },
-	{ "P [ or P PgUp", "scroll back" },
-	{ "P t / P ?", "next theme / this help" },
-	{ "P P", "send the prefix key itself" },
+	{ "P [  P PgUp", "scroll back" },
+	{ "P t  P ?", "theme / this help" },
+	{ "P P", "send P itself" },
 	{ NULL, "" },
 	{ NULL, "Scrolling back" },
-	{ "Shift-PgUp/PgDn", "page up / down, also the wheel" },
-	{ "Up/Down", "a line (while scrolled back)" },
-	{ "Esc or q", "back to the live screen" },
-	{ "other keys", "back to live, and typed" },
+	{ "S-PgUp S-PgDn", "page (or the wheel)" },
+	{ "Up Down", "a line" },
+	{ "Esc  q", "back to live" },
+	{ "other keys", "live again, and typed" },
 };
 
+/* Copy s, spelling out the prefix key where a word is just "P". */
+static void expand(char *out, size_t len, const char *s, const char *prefix)
+{
+	size_t o = 0;
+
+	for (const char *p = s; *p && o + strlen(prefix) + 1 < len; p++) {
+		if (*p == 'P' && (p == s || p[-1] == ' ') && (!p[1] || p[1] == ' '))
+			o += (size_t)snprintf(out + o, len - o, "%s", prefix);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
 static void draw_column(int y, int x, int w, int maxy, const struct help_line *l, size_t n,
-			const char *prefix)
+			const char *label, const char *name)
 {
 	struct style base = theme_style(TH_LIST), key = theme_style(TH_HELP_KEY);
 	struct style head = theme_style(TH_LIST_HEADER);
 
 	for (size_t i = 0; i < n && y + (int)i < maxy; i++) {
-		char k[64];
-		size_t o = 0;
+		char k[64], d[64];
+		int row = y + (int)i;
 
 		if (!l[i].key) {
-			draw_text(y + (int)i, x, w, head, l[i].desc, false);
+			expand(k, sizeof k, l[i].desc, name);
+			draw_text(row, x, w, head, k, false);
 			continue;
 		}
-		if (l[i].key[0] == '@') {
-			draw_text(y + (int)i, x, 17, key, list_mark(l[i].key + 1), true);
-			draw_text(y + (int)i, x + 18, w - 18, base, l[i].desc, false);
-			continue;
-		}
-		/* Spell out the prefix key where the table says P. */
-		for (const char *p = l[i].key; *p && o < sizeof k - 16; p++) {
-			bool alone = *p == 'P' && (p == l[i].key || p[-1] == ' ') &&
-				     (!p[1] || p[1] == ' ');
-			if (alone)
-				o += (size_t)snprintf(k + o, sizeof k - o, "%s", prefix);
-			else
-				k[o++] = *p;
-		}
-		k[o] = '\0';
-		draw_text(y + (int)i, x, 17, key, k, true);
-		draw_text(y + (int)i, x + 18, w - 18, base, l[i].desc, false);
+		if (l[i].key[0] == '@')
+			snprintf(k, sizeof k, "%s", list_mark(l[i].key + 1));
+		else
+			expand(k, sizeof k, l[i].key, label);
+		draw_text(row, x, KEY_W, key, k, true);
+		expand(d, sizeof d, l[i].desc, label);
+		draw_text(row, x + KEY_W + 1, w - KEY_W - 1, base, d, false);
 	}
 }
 
-void help_draw(int y0, int lines, int cols, const char *prefix)
+void help_draw(int y0, int lines, int cols, const char *label, const char *name)
 {
 	struct style base = theme_style(TH_LIST);
-	int half = cols / 2;
+	int half = cols / 2, nl = (int)ARRAY_LEN(lines_left);
 	char foot[96];
 
 	for (int y = y0; y < y0 + lines; y++)
 		draw_fill(y, 0, cols, base);
 	if (cols >= 80) {
-		draw_column(y0 + 1, 1, half - 2, y0 + lines, lines_left, ARRAY_LEN(lines_left),
-			    prefix);
-		draw_column(y0 + 1, half + 1, cols - half - 2, y0 + lines, lines_right,
-			    ARRAY_LEN(lines_right), prefix);
+		draw_column(y0 + 1, 2, half - 3, y0 + lines - 1, lines_left, ARRAY_LEN(lines_left),
+			    label, name);
+		draw_column(y0 + 1, half + 1, cols - half - 2, y0 + lines - 1, lines_right,
+			    ARRAY_LEN(lines_right), label, name);
 	} else {
 		/* Narrow: one column, the shell keys after the list keys. */
-		int n = (int)ARRAY_LEN(lines_left);
-		draw_column(y0 + 1, 1, cols - 2, y0 + lines, lines_left, ARRAY_LEN(lines_left),
-			    prefix);
-		draw_column(y0 + 1 + n, 1, cols - 2, y0 + lines, lines_right,
-			    ARRAY_LEN(lines_right), prefix);
+		draw_column(y0 + 1, 1, cols - 2, y0 + lines - 1, lines_left, ARRAY_LEN(lines_left),
+			    label, name);
+		draw_column(y0 + 1 + nl, 1, cols - 2, y0 + lines - 1, lines_right,
+			    ARRAY_LEN(lines_right), label, name);
 	}
-	snprintf(foot, sizeof foot, "Any key closes this help.");
-	draw_text(y0 + lines - 1, 1, cols - 2, theme_style(TH_LIST_HEADER), foot, false);
+	snprintf(foot, sizeof foot, "%s is %s. Any key closes this help.", label, name);
+	draw_text(y0 + lines - 1, 2, cols - 3, theme_style(TH_LIST_HEADER), foot, false);
 }

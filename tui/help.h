@@ -2,7 +2,7 @@
 #ifndef SMOLVM_HELP_H
 #define SMOLVM_HELP_H
 
-/* prefix names the prefix key ("Ctrl-b"). */
-void help_draw(int y0, int lines, int cols, const char *prefix);
+/* label is the prefix key as keys show it ("^B"), name spelt out ("Ctrl-b"). */
+void help_draw(int y0, int lines, int cols, const char *label, const char *name);
 
 #endif

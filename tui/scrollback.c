@@ -46,6 +46,7 @@ void scrollback_push(struct scrollback *sb, int cols, const VTermScreenCell *cel
 		l->blank.bg.type = VTERM_COLOR_DEFAULT_BG;
 	}
 	l->blank.chars[0] = 0;
+	l->blank.width = 1;
 	memcpy(l->cells, cells, (size_t)keep * sizeof l->cells[0]);
 	free(sb->lines[sb->head]);
 	sb->lines[sb->head] = l;

@@ -496,7 +496,7 @@ static void ask_delete(struct app *a)
 	snprintf(a->action_id, sizeof a->action_id, "%s", sb->id);
 	snprintf(a->dconf.text[0], sizeof a->dconf.text[0], "Delete %s (%s)?", sb->name, sb->id);
 	snprintf(a->dconf.text[1], sizeof a->dconf.text[1],
-		 "Its disk and network namespace are removed for good.");
+		 "Its disk and its network namespace go too.");
 	if ((n = count_shells(a, sb->id)))
 		snprintf(a->dconf.text[2], sizeof a->dconf.text[2], "%d open shell%s in it will end.",
 			 n, n == 1 ? "" : "s");
@@ -963,7 +963,7 @@ static void draw_keys(struct app *a)
 	static const struct key_hint scroll[] = {
 		{ "PgUp/PgDn", "page" }, { "Up/Down", "line" }, { "Esc", "back to live" },
 	};
-	static const struct key_hint help[] = { { "any key", "close help" } };
+	static const struct key_hint help[] = { { "any key", "closes the help" } };
 	struct shell *sh = current_shell(a);
 	char lead[32];
 
@@ -1078,7 +1078,7 @@ static void draw(struct app *a)
 	build_rows(a);
 	draw_header(a);
 	if (a->overlay == OV_HELP) {
-		help_draw(1, LINES - 3, COLS, a->prefix_name);
+		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (!sh) {
 		if (a->root)
 			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");
