@@ -857,9 +857,14 @@ static void read_keys(struct app *a)
 
 		if (r == ERR)
 			return;
-		/* ESC with another key right behind it is how Alt arrives. */
+		/* ESC with another key right behind it is how Alt arrives; but
+		 * Esc then the prefix are two keys (Alt-prefix means nothing). */
 		if (r == OK && wc == 0x1b && (r2 = get_wch(&wc2)) != ERR) {
-			alt = true;
+			if (r2 == OK && (int)wc2 == a->prefix) {
+				on_key(a, false, wc, false);
+			} else {
+				alt = true;
+			}
 			r = r2;
 			wc = wc2;
 		}
@@ -1157,7 +1162,8 @@ static void setup_screen(struct app *a)
 	nonl();
 	keypad(stdscr, TRUE);
 	nodelay(stdscr, TRUE);
-	set_escdelay(25);
+	/* Long enough for a key sequence split by a busy terminal or tmux. */
+	set_escdelay(100);
 	a->colour = has_colors() && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
 	if (a->colour) {
 		start_color();
