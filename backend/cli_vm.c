@@ -1,9 +1,505 @@
-/* PLACEHOLDER: being written; replaced before landing. */
+/* cli_vm: `smolvm create|ls|start|stop|rm|logs`, the sandbox lifecycle. */
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/args.h"
 #include "backend/cli.h"
-int cli_create(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
-int cli_ls(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
-int cli_start(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
-int cli_stop(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
-int cli_rm(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
-int cli_logs(int argc, char **argv) { (void)argc; fprintf(stderr, "%s: not yet\n", argv[0]); return 1; }
+#include "backend/paths.h"
+#include "backend/qemu.h"
+#include "backend/sandbox.h"
+#include "backend/store.h"
+#include "backend/util.h"
+#include "fs/image.h"
+
+#define EXIT_USAGE 2
+#define TAIL_LINES 15
+/* ls asks each QEMU for its run state but never waits longer than this. */
+#define LS_QMP_TIMEOUT_MS 300
+
+static const char create_usage[] =
+	"usage: smolvm create [--name N] [--mem MIB] [--cpus N] [--image KIND] [--json]\n"
+	"\n"
+	"Boot a new sandbox and wait until it accepts commands, then print its id.\n"
+	"\n"
+	"  --name N      its name (default: a random one like quiet-otter); letters,\n"
+	"                digits, '.', '_' and '-', unique\n"
+	"  --mem MIB     guest memory in MiB (default 256)\n"
+	"  --cpus N      virtual CPUs (default 1)\n"
+	"  --image KIND  guest image (default tiny; build it with `smolvm image build`)\n"
+	"  --json        print the whole record as JSON instead of the id\n"
+	"\n"
+	"Needs root: it creates a network namespace and a tap device.\n"
+	"Environment: SMOLVM_ACCEL=kvm|tcg skips the KVM check; SMOLVM_BOOT_TIMEOUT=S\n"
+	"is how long to wait for the guest (default 120 s under TCG).\n";
+
+static const char ls_usage[] =
+	"usage: smolvm ls [--json]\n"
+	"\n"
+	"List sandboxes: ID NAME STATE UPTIME MEM CPUS ADDRESS. A sandbox whose QEMU\n"
+	"died shows as crashed. --json prints an array of records, each with its\n"
+	"uptime in seconds as \"uptime_s\".\n";
+
+static const char start_usage[] =
+	"usage: smolvm start ID\n"
+	"\n"
+	"Boot a stopped (or crashed) sandbox again and wait until it accepts commands.\n"
+	"Needs root: QEMU runs inside the sandbox's network namespace.\n";
+
+static const char stop_usage[] =
+	"usage: smolvm stop [--force] ID...\n"
+	"\n"
+	"Shut sandboxes down: the guest is asked to power off and gets 10 s, then QEMU\n"
+	"is told to quit, then killed. The sandbox keeps its network and files; start\n"
+	"it again with `smolvm start`.\n"
+	"\n"
+	"  -f, --force   don't ask the guest, stop QEMU at once\n"
+	"\n"
+	"Needs root: it reaches the guest inside the sandbox's network namespace.\n";
+
+static const char rm_usage[] =
+	"usage: smolvm rm [--force] ID...\n"
+	"\n"
+	"Delete sandboxes and everything they own: QEMU, network namespace, tap,\n"
+	"files. A running sandbox needs --force (or `smolvm stop` first).\n"
+	"\n"
+	"  -f, --force   remove running sandboxes too, killing their QEMU\n"
+	"\n"
+	"Needs root: it removes the sandbox's network namespace.\n";
+
+static const char logs_usage[] =
+	"usage: smolvm logs [-f] ID\n"
+	"\n"
+	"Print the sandbox's serial console (all boots, each after a QEMU start).\n"
+	"\n"
+	"  -f, --follow  keep printing new output until the sandbox stops (or Ctrl-C)\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* Ctrl-C during a boot cleans up instead of leaving a half-made sandbox. */
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+static int need_root(const char *cmd, const char *why)
+{
+	if (geteuid() == 0)
+		return 0;
+	fprintf(stderr, "smolvm %s needs root: it %s; run it with sudo\n", cmd, why);
+	return -1;
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+	fprintf(stderr, "smolvm %s: %s (see smolvm %s --help)\n", cmd, msg, cmd);
+	return EXIT_USAGE;
+}
+
+/* Parse options; on error or --help returns the exit status to use, else -1. */
+static int parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs,
+		 int nspecs, const char *usage, struct args_result *res)
+{
+	if (args_parse(cmd, argc, argv, specs, nspecs, res) < 0) {
+		fprintf(stderr, "%s\n", err_msg());
+		return EXIT_USAGE;
+	}
+	if (res->help) {
+		free(res->pos);
+		return cli_usage(usage);
+	}
+	return -1;
+}
+
+static bool progress_shown(void)
+{
+	return isatty(STDERR_FILENO);
+}
+
+/* Why a boot failed: the message, then the last lines QEMU and the guest wrote. */
+static void report_boot_failure(const struct sandbox *sb, const struct sandbox_booting *b,
+				const char *what)
+{
+	char *console, *qlog;
+
+	fprintf(stderr, "smolvm: %s sandbox %s (%s) failed: %s\n", what, sb->name, sb->id,
+		err_msg());
+	console = sandbox_log_tail(sb, "console.log", b->console_from, TAIL_LINES);
+	qlog = sandbox_log_tail(sb, "qemu.log", b->log_from, TAIL_LINES);
+	if (*console)
+		fprintf(stderr, "--- last console lines ---\n%s%s", console,
+			console[strlen(console) - 1] == '\n' ? "" : "\n");
+	else
+		fprintf(stderr, "(the guest wrote nothing on its console)\n");
+	if (*qlog)
+		fprintf(stderr, "--- QEMU said ---\n%s%s", qlog,
+			qlog[strlen(qlog) - 1] == '\n' ? "" : "\n");
+	free(qlog);
+	free(console);
+}
+
+/* Boot and wait; on failure the sandbox is left stopped and the reason printed. */
+static int boot(struct sandbox *sb, int64_t t0, const char *what)
+{
+	struct sandbox_booting b = { .pidfd = -1 };
+
+	if (sandbox_boot(sb, &b) < 0) {
+		fprintf(stderr, "smolvm: %s sandbox %s (%s) failed: %s\n", what, sb->name, sb->id,
+			err_msg());
+		return -1;
+	}
+	if (progress_shown())
+		fprintf(stderr, "booting sandbox %s (%s)... ", sb->name, sb->accel);
+	if (sandbox_wait_ready(sb, &b, t0, &interrupted) < 0) {
+		if (progress_shown())
+			fputs("failed\n", stderr);
+		report_boot_failure(sb, &b, what);
+		return -1;
+	}
+	if (progress_shown())
+		fprintf(stderr, "ready in %.1f s\n", (double)sb->ready_ms / 1000.0);
+	return 0;
+}
+
+static cJSON *record_json(const struct sandbox *sb)
+{
+	cJSON *o = store_to_json(sb);
+
+	cJSON_AddNumberToObject(o, "uptime_s", (double)sandbox_uptime_s(sb));
+	return o;
+}
+
+static void print_json(cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+
+	if (!text)
+		die("out of memory");
+	printf("%s\n", text);
+	free(text);
+	cJSON_Delete(o);
+}
+
+int cli_create(int argc, char **argv)
+{
+	int64_t t0 = util_now_ms();
+	const char *name = NULL, *image = IMAGE_DEFAULT_KIND;
+	int mem = 256, cpus = 1, rc;
+	bool json = false;
+	struct arg_spec specs[] = {
+		{ "--name", 0, ARG_STR, &name, 0, 0 },
+		{ "--mem", 0, ARG_INT, &mem, 64, 1 << 20 },
+		{ "--cpus", 0, ARG_INT, &cpus, 1, 64 },
+		{ "--image", 0, ARG_STR, &image, 0, 0 },
+		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
+	};
+	struct args_result res;
+	struct sandbox_opts o;
+	struct sandbox sb;
+
+	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, &res)) >= 0)
+		return rc;
+	rc = res.npos;
+	free(res.pos);
+	if (rc)
+		return usage_error(argv[0], "takes no arguments besides options");
+	if (name && !store_name_valid(name))
+		return usage_error(argv[0], "--name takes 1-63 letters, digits, '.', '_' or '-', "
+				   "not starting with '-' or '.'");
+	if (!image_kind_known(image)) {
+		char *msg = xasprintf("unknown image kind '%s'", image);
+		rc = usage_error(argv[0], msg);
+		free(msg);
+		return rc;
+	}
+	if (need_root(argv[0], "creates a network namespace and a tap device") < 0)
+		return 1;
+
+	catch_signals();
+	o = (struct sandbox_opts){ .name = name, .image = image, .mem_mib = mem, .cpus = cpus };
+	if (sandbox_create(&o, &sb) < 0) {
+		fprintf(stderr, "smolvm: create failed: %s\n", err_msg());
+		return 1;
+	}
+	if (interrupted || boot(&sb, t0, "create") < 0) {
+		if (sandbox_rm(&sb) < 0)
+			fprintf(stderr, "smolvm: cleaning up sandbox %s failed too: %s\n",
+				sb.id, err_msg());
+		return interrupted ? 128 + interrupted : 1;
+	}
+	if (json)
+		print_json(record_json(&sb));
+	else
+		printf("%s\n", sb.id);
+	return 0;
+}
+
+/* The state to show: the record's, or QEMU's own when it knows better (paused). */
+static void live_state(struct sandbox *sb)
+{
+	char status[sizeof sb->state];
+
+	if (strcmp(sb->state, SB_RUNNING) ||
+	    sandbox_qmp_status(sb, status, sizeof status, LS_QMP_TIMEOUT_MS) < 0)
+		return;
+	if (strcmp(status, "running"))
+		snprintf(sb->state, sizeof sb->state, "%s", status);
+}
+
+int cli_ls(int argc, char **argv)
+{
+	bool json = false;
+	struct arg_spec specs[] = { { "--json", 0, ARG_FLAG, &json, 0, 0 } };
+	struct args_result res;
+	struct sandbox *all;
+	size_t n;
+	int rc, namew = 4;
+
+	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), ls_usage, &res)) >= 0)
+		return rc;
+	rc = res.npos;
+	free(res.pos);
+	if (rc)
+		return usage_error(argv[0], "takes no arguments besides options");
+	if (store_list(&all, &n) < 0) {
+		fprintf(stderr, "smolvm: %s\n", err_msg());
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		live_state(&all[i]);
+		if ((int)strlen(all[i].name) > namew)
+			namew = (int)strlen(all[i].name);
+	}
+	if (json) {
+		cJSON *arr = cJSON_CreateArray();
+		for (size_t i = 0; i < n; i++)
+			cJSON_AddItemToArray(arr, record_json(&all[i]));
+		print_json(arr);
+	} else {
+		printf("%-8s  %-*s  %-8s  %-7s  %-6s  %-4s  %s\n", "ID", namew, "NAME", "STATE",
+		       "UPTIME", "MEM", "CPUS", "ADDRESS");
+		for (size_t i = 0; i < n; i++) {
+			const struct sandbox *sb = &all[i];
+			int64_t up = sandbox_uptime_s(sb);
+			char upbuf[16], mem[16];
+
+			if (up > 0 || store_qemu_alive(sb))
+				util_fmt_duration(up, upbuf, sizeof upbuf);
+			else
+				snprintf(upbuf, sizeof upbuf, "-");
+			snprintf(mem, sizeof mem, "%dM", sb->mem_mib);
+			printf("%-8s  %-*s  %-8s  %-7s  %-6s  %-4d  %s\n", sb->id, namew, sb->name,
+			       sb->state, upbuf, mem, sb->cpus, sb->guest_ip);
+		}
+	}
+	free(all);
+	return 0;
+}
+
+/* One ID positional, resolved. Returns -1 when it did, else the exit status. */
+static int one_sandbox(const char *cmd, struct args_result *res, struct sandbox *sb)
+{
+	int npos = res->npos;
+	const char *key = npos ? res->pos[0] : NULL;
+
+	if (npos != 1) {
+		free(res->pos);
+		return usage_error(cmd, npos ? "takes one sandbox id" : "needs a sandbox id");
+	}
+	if (store_resolve(key, sb) < 0) {
+		fprintf(stderr, "smolvm %s: %s\n", cmd, err_msg());
+		free(res->pos);
+		return 1;
+	}
+	free(res->pos);
+	return -1;
+}
+
+int cli_start(int argc, char **argv)
+{
+	int64_t t0 = util_now_ms();
+	struct args_result res;
+	struct sandbox sb;
+	int rc;
+
+	if ((rc = parse(argv[0], argc, argv, NULL, 0, start_usage, &res)) >= 0)
+		return rc;
+	if ((rc = one_sandbox(argv[0], &res, &sb)) >= 0)
+		return rc;
+	if (store_qemu_alive(&sb)) {
+		fprintf(stderr, "smolvm start: sandbox %s is already %s\n", sb.name,
+			strcmp(sb.state, SB_CREATING) ? "running" : "starting");
+		return 1;
+	}
+	if (need_root(argv[0], "runs QEMU inside the sandbox's network namespace") < 0)
+		return 1;
+	catch_signals();
+	return boot(&sb, t0, "start") < 0 ? (interrupted ? 128 + interrupted : 1) : 0;
+}
+
+int cli_stop(int argc, char **argv)
+{
+	bool force = false;
+	struct arg_spec specs[] = { { "--force", 'f', ARG_FLAG, &force, 0, 0 } };
+	struct args_result res;
+	int rc, status = 0;
+
+	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), stop_usage, &res)) >= 0)
+		return rc;
+	if (res.npos == 0) {
+		free(res.pos);
+		return usage_error(argv[0], "needs a sandbox id");
+	}
+	for (int i = 0; i < res.npos; i++) {
+		int64_t t0 = util_now_ms();
+		struct sandbox sb;
+
+		if (store_resolve(res.pos[i], &sb) < 0) {
+			fprintf(stderr, "smolvm stop: %s\n", err_msg());
+			status = 1;
+			continue;
+		}
+		if (!store_qemu_alive(&sb)) {
+			fprintf(stderr, "smolvm stop: sandbox %s is not running (it is %s)\n",
+				sb.name, sb.state);
+			status = 1;
+			continue;
+		}
+		if (need_root(argv[0], "reaches the guest inside the sandbox's network namespace")) {
+			status = 1;
+			break;
+		}
+		if (progress_shown())
+			fprintf(stderr, "stopping sandbox %s... ", sb.name);
+		if (sandbox_stop(&sb, force) < 0) {
+			if (progress_shown())
+				fputs("failed\n", stderr);
+			fprintf(stderr, "smolvm stop: %s: %s\n", sb.name, err_msg());
+			status = 1;
+		} else if (progress_shown()) {
+			fprintf(stderr, "stopped in %.1f s\n", (double)(util_now_ms() - t0) / 1000.0);
+		}
+	}
+	free(res.pos);
+	return status;
+}
+
+int cli_rm(int argc, char **argv)
+{
+	bool force = false;
+	struct arg_spec specs[] = { { "--force", 'f', ARG_FLAG, &force, 0, 0 } };
+	struct args_result res;
+	int rc, status = 0;
+
+	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), rm_usage, &res)) >= 0)
+		return rc;
+	if (res.npos == 0) {
+		free(res.pos);
+		return usage_error(argv[0], "needs a sandbox id");
+	}
+	for (int i = 0; i < res.npos; i++) {
+		struct sandbox sb;
+
+		if (store_resolve(res.pos[i], &sb) < 0) {
+			fprintf(stderr, "smolvm rm: %s\n", err_msg());
+			status = 1;
+			continue;
+		}
+		if (store_qemu_alive(&sb) && !force) {
+			fprintf(stderr, "smolvm rm: sandbox %s is running: stop it first (smolvm stop "
+				"%s) or use rm --force\n", sb.name, sb.name);
+			status = 1;
+			continue;
+		}
+		if (need_root(argv[0], "removes the sandbox's network namespace")) {
+			status = 1;
+			break;
+		}
+		if (sandbox_rm(&sb) < 0) {
+			fprintf(stderr, "smolvm rm: %s: %s\n", sb.name, err_msg());
+			status = 1;
+		}
+	}
+	free(res.pos);
+	return status;
+}
+
+static int copy_new(int fd, const char *path)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		for (ssize_t off = 0; off < n; ) {
+			ssize_t w = write(STDOUT_FILENO, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return -1;	/* stdout closed (| head): stop quietly */
+			off += w;
+		}
+	}
+	if (n < 0) {
+		fprintf(stderr, "smolvm logs: cannot read %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cli_logs(int argc, char **argv)
+{
+	bool follow = false;
+	struct arg_spec specs[] = { { "--follow", 'f', ARG_FLAG, &follow, 0, 0 } };
+	struct args_result res;
+	struct sandbox sb;
+	char *path;
+	int rc, fd, pidfd;
+
+	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), logs_usage, &res)) >= 0)
+		return rc;
+	if ((rc = one_sandbox(argv[0], &res, &sb)) >= 0)
+		return rc;
+	path = paths_vm_file(sb.id, "console.log");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = errno == ENOENT ? 0 : 1;
+		if (rc)
+			fprintf(stderr, "smolvm logs: cannot open %s: %s\n", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rc = copy_new(fd, path) < 0;
+	/* Follow while this QEMU lives; its pidfd says when it is gone. */
+	pidfd = follow && !rc && store_qemu_alive(&sb) ? qemu_pidfd(sb.pid) : -1;
+	while (pidfd >= 0) {
+		int gone = qemu_wait_exit(pidfd, 50);
+
+		if (copy_new(fd, path) < 0) {
+			rc = 1;
+			break;
+		}
+		if (gone)
+			break;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	close(fd);
+	free(path);
+	return rc;
+}
