@@ -256,7 +256,7 @@ static char *log_tail(struct build *b, off_t from)
  */
 static int run_argv(struct build *b, const char *cwd, char **out, char *const argv[])
 {
-	off_t log_start = lseek(b->log_fd, 0, SEEK_END);
+	off_t log_start;
 	int pipefd[2] = { -1, -1 };
 	size_t len = 0, cap = 4096;
 	char *buf = NULL;
@@ -395,6 +395,17 @@ static char *find_command(const char *name)
 	return found;
 }
 
+/* Is word one of the space-separated words of list? */
+static bool has_word(const char *list, const char *word)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+		if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
 static int check_host(struct build *b)
 {
 	const struct image_kind *k = b->kind;
@@ -415,7 +426,7 @@ static int check_host(struct build *b)
 				n->package);
 		free(missing);
 		missing = tmp;
-		if (!strstr(packages, n->package)) {
+		if (!has_word(packages, n->package)) {
 			tmp = xasprintf("%s %s", packages, n->package);
 			free(packages);
 			packages = tmp;
