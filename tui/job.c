@@ -149,7 +149,10 @@ bool job_reap(struct job *j)
 
 void job_error(const struct job *j, char *buf, size_t len)
 {
+	/* "create failed: why": the caller says what failed already. */
+	const char *verb = j->kind == JOB_CREATE ? "create failed: " : "rm failed: ";
 	const char *s = j->err.data, *end = s + j->err.len, *line, *e;
+	size_t vlen = strlen(verb);
 
 	buf[0] = '\0';
 	if (!j->err.len)
@@ -160,6 +163,8 @@ void job_error(const struct job *j, char *buf, size_t len)
 		;
 	if (end - line > 8 && !strncmp(line, "smolvm: ", 8))
 		line += 8;
+	if ((size_t)(end - line) > vlen && !strncmp(line, verb, vlen))
+		line += vlen;
 	for (e = line; e < end && *e != '\r'; e++)
 		;
 	snprintf(buf, len, "%.*s", (int)(e - line), line);

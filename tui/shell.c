@@ -26,8 +26,11 @@ static bool lost(struct shell *sh)
 		return false;
 	if (sh->epoch == sh->sess->epoch && sh->sess->state == WARM_READY)
 		return false;
-	snprintf(sh->notice, sizeof sh->notice, "connection to %s lost%s%s", sh->name,
-		 sh->sess->error[0] ? ": " : "", sh->sess->error);
+	if (sh->sess->error[0])
+		snprintf(sh->notice, sizeof sh->notice, "the shell in %s ended: %s", sh->name,
+			 sh->sess->error);
+	else
+		snprintf(sh->notice, sizeof sh->notice, "the connection to %s was lost", sh->name);
 	sh->ch = NULL;
 	sh->state = SHELL_DONE;
 	return true;
@@ -196,13 +199,6 @@ int shell_step(struct shell *sh)
 bool shell_pending(const struct shell *sh)
 {
 	return sh->state == SHELL_LIVE && sh->epoch == sh->sess->epoch && ssh_chan_pending(sh->ch);
-}
-
-bool shell_wants_write(const struct shell *sh)
-{
-	return sh->state == SHELL_LIVE && (sh->tp->out.len || sh->pty_sending ||
-					   sh->pty_rows != sh->tp->rows ||
-					   sh->pty_cols != sh->tp->cols);
 }
 
 void shell_resize(struct shell *sh, int rows, int cols)

@@ -28,7 +28,7 @@ struct shell {
 	struct ssh_chan_req req;
 	enum shell_state state;
 	char id[16], name[64];
-	char notice[256];		/* SHELL_DONE: why it ended */
+	char notice[400];		/* SHELL_DONE: why it ended */
 	int pty_rows, pty_cols;		/* the size the guest has, or is being sent */
 	bool pty_sending;		/* a size request returned EAGAIN: repeat it */
 	bool activity;			/* output arrived while not shown */
@@ -52,9 +52,6 @@ int shell_step(struct shell *sh);
 
 /* Does libssh2 hold more data for this shell (read again before sleeping)? */
 bool shell_pending(const struct shell *sh);
-
-/* Does the shell have bytes waiting for the guest? */
-bool shell_wants_write(const struct shell *sh);
 
 /* The pane got a new size; the guest's pty follows. */
 void shell_resize(struct shell *sh, int rows, int cols);

@@ -60,7 +60,7 @@ void status_draw(int y, int width, const char *right)
 		rw = width / 2;
 	draw_fill(y, 0, width, base);
 	if (text[0]) {
-		x = draw_text(y, 1, width - rw - 2, st, level == STATUS_ERROR ? "error: " : "",
+		x = draw_text(y, 1, width - rw - 2, st, level == STATUS_ERROR ? "! " : "",
 			      false) + 1;
 		draw_text(y, x, width - rw - x - 1, st, text, false);
 	}

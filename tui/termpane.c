@@ -60,6 +60,7 @@ static int cb_settermprop(VTermProp prop, VTermValue *val, void *user)
 		return 1;
 	case VTERM_PROP_TITLE:
 		snprintf(p->title, sizeof p->title, "%s", val->string ? val->string : "");
+		p->retitled = true;
 		return 1;
 	default:
 		return 0;

@@ -24,8 +24,9 @@ struct termpane {
 	struct buf out;		/* bytes for the guest (keys, terminal replies) */
 	VTermPos cursor;
 	bool cursor_visible;
-	bool bell;
-	char title[128];
+	bool bell;		/* the guest rang it; cleared by whoever rings ours */
+	char title[128];	/* set by the guest (OSC 0/2) */
+	bool retitled;		/* title changed since last drawn */
 };
 
 struct termpane *termpane_new(int rows, int cols);

@@ -917,8 +917,11 @@ static void draw_header(struct app *a)
 			 sh->state == SHELL_DONE ? " (ended)" : sh->activity ? "*" : "");
 		x = add_tab(a, x, (int)i, label, a->view == (int)i);
 	}
-	snprintf(right, sizeof right, "%s%zu sandbox%s, %d running ", a->root ? "" :
-		 "read-only (not root)  ", a->nsbs, a->nsbs == 1 ? "" : "es", running);
+	if (a->view >= 0 && a->shells[a->view]->tp->title[0])
+		snprintf(right, sizeof right, "%.80s ", a->shells[a->view]->tp->title);
+	else
+		snprintf(right, sizeof right, "%s%zu sandbox%s, %d running ", a->root ? "" :
+			 "read-only (not root)  ", a->nsbs, a->nsbs == 1 ? "" : "es", running);
 	if (x + draw_width(right) < COLS)
 		draw_text(0, COLS - draw_width(right), draw_width(right), theme_style(TH_HEADER),
 			  right, false);
@@ -1071,11 +1074,15 @@ static void draw(struct app *a)
 		if (pane_drawn && a->overlay != OV_NONE)
 			a->dirty = true;
 	}
+	if (sh && sh->tp->bell) {
+		sh->tp->bell = false;
+		beep();
+	}
+	if (sh && sh->tp->retitled) {
+		sh->tp->retitled = false;
+		a->dirty = true;
+	}
 	if (!a->dirty && !pane_drawn) {
-		if (sh && sh->tp->bell) {
-			sh->tp->bell = false;
-			beep();
-		}
 		place_cursor(a);
 		refresh();
 		return;
@@ -1154,9 +1161,18 @@ static int setup_signals(struct app *a)
 	return 0;
 }
 
+/* Whatever ends the process (even die() on a failed allocation) must give
+ * the terminal back. */
+static void restore_terminal(void)
+{
+	if (!isendwin())
+		endwin();
+}
+
 static void setup_screen(struct app *a)
 {
 	initscr();
+	atexit(restore_terminal);
 	raw();
 	noecho();
 	nonl();
@@ -1242,10 +1258,6 @@ static void loop(struct app *a)
 				fds[nfds++] = (struct pollfd){ .fd = a->jobs[i]->err_fd, .events = POLLIN };
 			}
 		}
-		/* Bytes typed into a shell wait in its buffer: try them at once. */
-		for (size_t i = 0; i < a->nshells; i++)
-			if (shell_wants_write(a->shells[i]))
-				timeout = 0;
 		if (poll(fds, (nfds_t)nfds, timeout) < 0) {
 			if (errno == EINTR)
 				continue;

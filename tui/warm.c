@@ -104,27 +104,30 @@ static void start_worker(struct warm *w, struct session *s, const struct sandbox
 	pthread_attr_destroy(&attr);
 }
 
-void warm_drop(struct warm *w, struct session *s, const char *why)
+/* Forget the connection (its channels go with it); why is kept for the
+ * shells that were using it. */
+static void session_reset(struct session *s, const char *why)
 {
-	(void)w;
 	if (s->conn) {
 		conn_discard(s->conn);
 		s->conn = NULL;
 	}
-	/* The channels went with the session. */
 	s->nclosing = 0;
 	s->opening = false;
 	s->orphaned = false;
 	s->channels = 0;
 	s->epoch++;
 	s->worker = 0;
-	if (why) {
-		snprintf(s->error, sizeof s->error, "%s", why);
-		s->state = WARM_FAILED;
-		s->retry_at = util_now_ms() + 1000;
-	} else {
-		s->state = WARM_IDLE;
-	}
+	s->state = WARM_IDLE;
+	snprintf(s->error, sizeof s->error, "%s", why);
+}
+
+void warm_drop(struct warm *w, struct session *s, const char *why)
+{
+	(void)w;
+	session_reset(s, why);
+	s->state = WARM_FAILED;
+	s->retry_at = util_now_ms() + 1000;
 }
 
 struct session *warm_find(struct warm *w, const char *id)
@@ -167,7 +170,13 @@ bool warm_sync(struct warm *w, const struct sandbox *sbs, size_t n)
 		if (!running || s->pid != sb->pid || s->started != sb->started) {
 			/* Stopped, crashed or booted again: the old session is dead. */
 			if (s->state != WARM_IDLE) {
-				warm_drop(w, s, NULL);
+				char why[128];
+
+				if (running)
+					snprintf(why, sizeof why, "%s was started again", sb->name);
+				else
+					snprintf(why, sizeof why, "%s is %s", sb->name, sb->state);
+				session_reset(s, why);
 				changed = true;
 			}
 			s->pid = sb->pid;
@@ -189,7 +198,10 @@ bool warm_sync(struct warm *w, const struct sandbox *sbs, size_t n)
 			continue;
 		}
 		if (s->state != WARM_IDLE) {
-			warm_drop(w, s, NULL);
+			char why[128];
+
+			snprintf(why, sizeof why, "%s was deleted", s->name);
+			session_reset(s, why);
 			changed = true;
 		}
 		if (s->users) {

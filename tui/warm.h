@@ -63,7 +63,8 @@ bool warm_collect(struct warm *w);
 
 struct session *warm_find(struct warm *w, const char *id);
 
-/* Drop a session's connection (it broke); it is re-opened by warm_sync. */
+/* Drop a session's connection because it broke (why says how); warm_sync
+ * opens a new one. */
 void warm_drop(struct warm *w, struct session *s, const char *why);
 
 /*

@@ -111,6 +111,27 @@ tm_keys x
 if wait_until 5 tm_lacks "2 alpha"; then ok "a key closes the ended shell's tab"
 else fail "a key closes the ended shell's tab"; tm_screen | sed 's/^/#   /'; fi
 
+# --- a frozen guest does not freeze the workbench -------------------------
+ALPHA_ID=$("$SMOLVM" ls | awk '$2 == "alpha" { print $1 }')
+QPID=$(pgrep -f "qemu-system.*-name smolvm-$ALPHA_ID" | head -1)
+check "the guest's QEMU is found" test -n "$QPID"
+tm_keys 1
+tm_wait 5 "END-2"
+kill -STOP "$QPID"
+tm_keys -l "$(printf 'x%.0s' $(seq 1 3000))"
+tm_keys Enter
+tm_keys C-b l
+expect_screen "with the guest stopped, the list still answers" 5 "NAME"
+tm_keys '?'
+expect_screen "and so does the help" 5 "Sandbox list"
+tm_keys z
+kill -CONT "$QPID"
+tm_keys 1
+tm_keys C-c 'echo thawed-$((3*3))' Enter
+expect_screen "the shell works again once the guest runs" 20 "thawed-9"
+tm_keys C-b l
+tm_wait 5 "NAME"
+
 # --- another terminal creates a sandbox -------------------------------------
 "$SMOLVM" create --name gamma >/dev/null 2>&1 &
 CREATE_PID=$!
@@ -136,6 +157,18 @@ if wait_line 60 beta "running +[0-9]+s +192 MiB"; then ok "the new sandbox becom
 else fail "the new sandbox becomes running"; tm_screen | sed 's/^/#   /'; fi
 check "smolvm ls has it" in_ls beta
 
+tm_keys n
+tm_wait 5 "New sandbox"
+mv "$SMOLVM_HOME/images" "$SMOLVM_HOME/images.away"
+tm_keys C-u 'delta' Enter
+if wait_line 30 "creating delta failed" "image build"; then
+	ok "a failed create shows its error in the status line"
+else
+	fail "a failed create shows its error in the status line"; tm_screen | sed 's/^/#   /'
+fi
+mv "$SMOLVM_HOME/images.away" "$SMOLVM_HOME/images"
+check "the failed sandbox left nothing" not_in_ls delta
+
 # --- delete with confirmation -----------------------------------------------
 tm_keys Home
 tm_keys j
@@ -158,7 +191,7 @@ if wait_until 5 selected_row "$row"; then ok "a click selects a row"
 else fail "a click selects a row"; tm capture-pane -p -e -t t | sed -n "${row}p" | cat -v | sed 's/^/#   /'; fi
 col=$(tm_screen | sed -n 1p | awk '{ print index($0, "1 alpha") }')
 mouse_click "$col" 1
-expect_screen "a click on a tab switches to it" 5 "END-2"
+expect_screen "a click on a tab switches to it" 5 "thawed-9"
 tm_keys C-b l
 tm_wait 5 "NAME"
 tm_keys '?'
