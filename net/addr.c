@@ -414,7 +414,6 @@ int addr_list_local(struct addr_list *out)
 		else
 			continue;
 		addr_from_sockaddr(i->ifa_addr, len, &a);
-		a.zone = false;	/* a link-local address is the host's own on any interface */
 		if (out->n == cap) {
 			cap = cap ? cap * 2 : 8;
 			out->v = xrealloc(out->v, cap * sizeof *out->v);

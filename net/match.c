@@ -416,9 +416,13 @@ bool match_request(const struct policy *p, const struct match_target *t,
 		return false;
 	}
 	if (!t->tunnel) {
-		const char *q = memchr(t->path, '?', t->path_len);
+		const char *q = t->path ? memchr(t->path, '?', t->path_len) : NULL;
 		size_t raw = q ? (size_t)(q - t->path) : t->path_len;
 
+		if (!t->path) {
+			*why = "request has no path";
+			return false;
+		}
 		if (raw > MATCH_PATH_MAX) {
 			*why = "path is longer than 8192 bytes";
 			return false;

@@ -663,18 +663,17 @@ static int parse_mode(struct policy *p, const cJSON *o)
 }
 
 /* cJSON turns "\u0000" into a NUL that silently cuts the string short. */
-static int check_no_nul_escape(const char *text)
+static int check_no_nul_escape(const char *text, size_t len)
 {
 	bool in_str = false;
 
-	for (const char *c = text; *c; c++) {
-		if (*c == '"') {
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '"') {
 			in_str = !in_str;
-		} else if (in_str && *c == '\\') {
-			if (c[1] == 'u' && !strncmp(c + 2, "0000", 4))
+		} else if (in_str && text[i] == '\\') {
+			if (i + 5 < len && text[i + 1] == 'u' && !memcmp(text + i + 2, "0000", 4))
 				return fail("policy", "a string holds \\u0000");
-			if (c[1])
-				c++;
+			i++;
 		}
 	}
 	return 0;
@@ -684,7 +683,7 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 {
 	*line = 1;
 	*col = 1;
-	for (const char *c = text; c < at && *c; c++) {
+	for (const char *c = text; c < at; c++) {
 		if (*c == '\n') {
 			(*line)++;
 			*col = 1;
@@ -740,11 +739,20 @@ int policy_load(const char *text, size_t len, struct policy **out)
 		return fail("policy", "is larger than %d bytes", POLICY_TEXT_MAX);
 	if (memchr(text, '\0', len))
 		return fail("policy", "has a NUL byte");
-	if (check_no_nul_escape(text) < 0)
+	if (check_no_nul_escape(text, len) < 0)
 		return -1;
-	root = cJSON_ParseWithOpts(text, &end, 1);
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root) {
+		while (end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' ||
+					    *end == '\n'))
+			end++;
+		if (end < text + len) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
 	if (!root) {
-		line_col(text, end ? end : text, &line, &col);
+		line_col(text, end && end <= text + len ? end : text, &line, &col);
 		return fail("policy", "is not valid JSON (line %d, column %d)", line, col);
 	}
 	p = xcalloc(1, sizeof *p);

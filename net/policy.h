@@ -89,7 +89,7 @@ struct policy {
 #define POLICY_ID_MAX 64
 
 /*
- * Parse a policy from text[0..len) (text[len] must be '\0'). On success
+ * Parse a policy from text[0..len). On success
  * *out is a new policy holding one reference. On error returns -1, leaves
  * *out alone and err_msg() names the field: `rules[2].host: "*.com" is
  * too broad: ...`. Unknown keys, duplicate keys, wrong types and values

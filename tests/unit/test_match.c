@@ -411,6 +411,9 @@ static void methods(void)
 	EXPECT_DENY(https(p, "api.example.com", "PO\r\nST", "/v1/chat"), "not a valid token");
 	EXPECT_DENY(https(p, "api.example.com", "", "/v1/chat"), "not a valid token");
 	EXPECT_DENY(https(p, "api.example.com", NULL, "/v1/chat"), "not a valid token");
+	EXPECT_STR(decide_len(p, POLICY_HTTPS, "api.example.com", 15, 443, "POST", NULL, 0, false),
+		   "deny");
+	EXPECT_STR(last_why, "request has no path");
 	/* "*" is every method a rule can allow, and no other. */
 	for (const char *const *m = (const char *const[]){ "GET", "HEAD", "POST", "PUT", "PATCH",
 							   "DELETE", "OPTIONS", NULL }; *m; m++)

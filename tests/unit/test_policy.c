@@ -252,7 +252,7 @@ static void top_level_errors(void)
 		  "comment: is not valid UTF-8" },
 		{ "{\"mode\": \"none\", \"comment\": \"\xed\xa0\x80\"}",
 		  "comment: is not valid UTF-8" },
-		{ "{\"mode\": \"none\",}", "policy: is not valid JSON (line 1, column 18)" },
+		{ "{\"mode\": \"none\",}", "policy: is not valid JSON (line 1, column 17)" },
 		{ "{\n  \"mode\": none\n}", "policy: is not valid JSON (line 2, column 11)" },
 		{ "{\"mode\": \"none\"} x", "policy: is not valid JSON (line 1, column 18)" },
 		{ "{\"mode\": \"none\"}{}", "policy: is not valid JSON (line 1, column 17)" },
@@ -266,6 +266,13 @@ static void top_level_errors(void)
 	/* An escaped backslash before "u0000" is text, not an escape. */
 	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\", \"comment\": \"\\\\u0000\"}"), "");
 	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\"}\0{\"x\": 1}"), "policy: has a NUL byte");
+	/* The length ends the text, not a NUL: what follows is not read. */
+	EXPECT_STR(load_error("{\"mode\": \"none\"}{\"x\"", 16), "");
+	EXPECT_STR(load_error("{\"mode\": \"none\"} \r\n\t x", 21), "");
+	EXPECT_STR(load_error("{\"mode\": \"none\"} \r\n\t x", 22),
+		   "policy: is not valid JSON (line 2, column 3)");
+	EXPECT_STR(load_error("{\"mode\": \"none\"}", 15),
+		   "policy: is not valid JSON (line 1, column 15)");
 	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\", \"comment\": \"caf\xc3\xa9 \xe2\x9c\x93\"}"),
 		   "");
 }
