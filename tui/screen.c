@@ -1,0 +1,242 @@
+#include "tui/screen.h"
+
+#include <curses.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/util.h"
+#include "tui/draw.h"
+#include "tui/help.h"
+#include "tui/status.h"
+
+#define MIN_LINES 10
+#define MIN_COLS 40
+
+static int add_tab(struct app *a, int x, int view, const char *label, bool active)
+{
+	struct style st = theme_style(active ? TH_TAB_ACTIVE : TH_TAB);
+	char text[96];
+	int w;
+
+	snprintf(text, sizeof text, " %s ", label);
+	w = draw_width(text);
+	if (x + w >= COLS - 1 || a->ntabs > MAX_TABS)
+		return x;
+	draw_text(0, x, w, st, text, false);
+	a->tabs[a->ntabs++] = (struct tab_hit){ x, x + w, view };
+	return x + w + 1;
+}
+
+static void draw_header(struct app *a)
+{
+	struct style hd = theme_style(TH_HEADER);
+	char right[96], label[96];
+	int x, running = 0;
+
+	for (size_t i = 0; i < a->nsbs; i++)
+		running += !strcmp(a->sbs[i].state, SB_RUNNING);
+	draw_fill(0, 0, COLS, hd);
+	hd.attr |= A_BOLD;
+	x = draw_text(0, 1, 8, hd, "smolvm", false) + 2;
+	a->ntabs = 0;
+	x = add_tab(a, x, -1, "sandboxes", a->view < 0);
+	for (size_t i = 0; i < a->nshells; i++) {
+		const struct shell *sh = a->shells[i];
+
+		snprintf(label, sizeof label, "%zu %.20s%s", i + 1, sh->name,
+			 sh->state == SHELL_DONE ? " (ended)" : sh->activity ? "*" : "");
+		x = add_tab(a, x, (int)i, label, a->view == (int)i);
+	}
+	if (a->view >= 0 && a->shells[a->view]->tp->title[0])
+		snprintf(right, sizeof right, "%.80s ", a->shells[a->view]->tp->title);
+	else
+		snprintf(right, sizeof right, "%s%zu sandbox%s, %d running ", a->root ? "" :
+			 "read-only (not root)  ", a->nsbs, a->nsbs == 1 ? "" : "es", running);
+	if (x + draw_width(right) < COLS)
+		draw_text(0, COLS - draw_width(right), draw_width(right), theme_style(TH_HEADER),
+			  right, false);
+}
+
+struct key_hint {
+	const char *key, *what;
+};
+
+static void draw_footer(const struct key_hint *h, size_t n, const char *lead)
+{
+	struct style ft = theme_style(TH_FOOTER), key = theme_style(TH_FOOTER_KEY);
+	int x = 1;
+
+	draw_fill(LINES - 1, 0, COLS, ft);
+	if (lead)
+		x += draw_text(LINES - 1, x, COLS - x, key, lead, false) + 1;
+	for (size_t i = 0; i < n; i++) {
+		int w = draw_width(h[i].key) + 1 + draw_width(h[i].what);
+
+		if (x + w >= COLS)
+			break;
+		x += draw_text(LINES - 1, x, w, key, h[i].key, false) + 1;
+		x += draw_text(LINES - 1, x, w, ft, h[i].what, false) + 2;
+	}
+}
+
+static void draw_keys(struct app *a)
+{
+	static const struct key_hint list[] = {
+		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
+		{ "Tab", "shells" }, { "t", "theme" }, { "?", "help" }, { "q", "quit" },
+	};
+	static const struct key_hint shell[] = {
+		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
+		{ "x", "close" }, { "[", "scroll" }, { "?", "help" },
+	};
+	static const struct key_hint armed[] = {
+		{ "l", "list" }, { "n", "next" }, { "p", "prev" }, { "1-9", "shell" },
+		{ "c", "new shell" }, { "x", "close" }, { "[", "scroll" }, { "t", "theme" },
+		{ "?", "help" },
+	};
+	static const struct key_hint dnew[] = {
+		{ "Tab", "next field" }, { "Enter", "create" }, { "Esc", "cancel" },
+	};
+	static const struct key_hint dconf[] = { { "y", "yes" }, { "n", "no" } };
+	static const struct key_hint scroll[] = {
+		{ "PgUp/PgDn", "page" }, { "Up/Down", "line" }, { "Esc", "back to live" },
+	};
+	static const struct key_hint help[] = { { "any key", "closes the help" } };
+	struct shell *sh = app_shell(a);
+	char lead[32];
+
+	switch (a->overlay) {
+	case OV_HELP: draw_footer(help, ARRAY_LEN(help), NULL); return;
+	case OV_NEW: draw_footer(dnew, ARRAY_LEN(dnew), NULL); return;
+	case OV_CONFIRM: draw_footer(dconf, ARRAY_LEN(dconf), NULL); return;
+	case OV_NONE: break;
+	}
+	if (a->prefix_armed) {
+		snprintf(lead, sizeof lead, "%s then:", a->prefix_label);
+		draw_footer(armed, ARRAY_LEN(armed), lead);
+	} else if (sh && sh->tp->scroll) {
+		draw_footer(scroll, ARRAY_LEN(scroll), "scrolled back:");
+	} else if (sh) {
+		snprintf(lead, sizeof lead, "%s then:", a->prefix_label);
+		draw_footer(shell, ARRAY_LEN(shell), lead);
+	} else {
+		struct key_hint h[ARRAY_LEN(list)];
+		size_t n = 0;
+
+		/* Tab only means something once shells are open. */
+		for (size_t i = 0; i < ARRAY_LEN(list); i++)
+			if (a->nshells || strcmp(list[i].key, "Tab"))
+				h[n++] = list[i];
+		draw_footer(h, n, NULL);
+	}
+}
+
+/* A bar over the pane's bottom row: why the shell is not live. */
+static void draw_pane_notice(struct shell *sh)
+{
+	char text[320], line[400];
+	int y = 1 + sh->tp->rows - 1;
+
+	shell_describe(sh, text, sizeof text);
+	if (sh->state == SHELL_DONE)
+		snprintf(line, sizeof line, " %s. Press any key to close this pane. ", text);
+	else
+		snprintf(line, sizeof line, " %s ", text);
+	draw_text(y, 0, COLS, theme_style(TH_PANE_NOTICE), line, true);
+}
+
+static void draw_scroll_mark(struct shell *sh)
+{
+	char mark[48];
+	int w;
+
+	snprintf(mark, sizeof mark, " %d/%zu lines back ", sh->tp->scroll, sh->tp->sb.count);
+	w = draw_width(mark);
+	draw_text(1, COLS - w, w, theme_style(TH_PANE_NOTICE), mark, false);
+}
+
+static void place_cursor(struct app *a)
+{
+	struct shell *sh = app_shell(a);
+	int y, x;
+
+	if (a->overlay == OV_NEW && dialog_new_cursor(&a->dnew, LINES, COLS, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
+	if (a->overlay == OV_NONE && sh && sh->state == SHELL_LIVE &&
+	    termpane_cursor(sh->tp, &y, &x)) {
+		curs_set(1);
+		move(1 + y, x);
+		return;
+	}
+	curs_set(0);
+}
+
+void screen_draw(struct app *a)
+{
+	struct shell *sh = app_shell(a);
+	bool pane_drawn = false;
+	char jobs[256], hint[160];
+
+	if (a->full) {
+		erase();
+		a->dirty = true;
+	}
+	if (LINES < MIN_LINES || COLS < MIN_COLS) {
+		if (a->dirty) {
+			erase();
+			mvprintw(0, 0, "smolvm needs at least %dx%d (this is %dx%d)", MIN_COLS,
+				 MIN_LINES, COLS, LINES);
+			refresh();
+		}
+		a->dirty = a->full = false;
+		return;
+	}
+	if (sh && a->overlay != OV_HELP) {
+		pane_drawn = termpane_draw(sh->tp, stdscr, 1, 0, a->full);
+		if (sh->state != SHELL_LIVE && (pane_drawn || a->dirty))
+			draw_pane_notice(sh);
+		if (sh->tp->scroll && (pane_drawn || a->dirty))
+			draw_scroll_mark(sh);
+		/* The pane drew over the dialog. */
+		if (pane_drawn && a->overlay != OV_NONE)
+			a->dirty = true;
+	}
+	if (sh && sh->tp->bell) {
+		sh->tp->bell = false;
+		beep();
+	}
+	if (sh && sh->tp->retitled) {
+		sh->tp->retitled = false;
+		a->dirty = true;
+	}
+	if (!a->dirty && !pane_drawn) {
+		place_cursor(a);
+		refresh();
+		return;
+	}
+	app_build_rows(a);
+	draw_header(a);
+	if (a->overlay == OV_HELP) {
+		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (!sh) {
+		if (a->root)
+			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");
+		else
+			snprintf(hint, sizeof hint, "No sandboxes yet (create one with sudo smolvm "
+				 "create).");
+		list_draw(1, LINES - 3, COLS, a->rows, a->nsbs, a->sel, &a->top, hint);
+	}
+	app_jobs_summary(a, jobs, sizeof jobs);
+	status_draw(LINES - 2, COLS, jobs);
+	draw_keys(a);
+	if (a->overlay == OV_NEW)
+		dialog_new_draw(&a->dnew, LINES, COLS);
+	else if (a->overlay == OV_CONFIRM)
+		dialog_confirm_draw(&a->dconf, LINES, COLS);
+	place_cursor(a);
+	refresh();
+	a->dirty = a->full = false;
+}

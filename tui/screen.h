@@ -1,0 +1,10 @@
+/* screen: draws the workbench once per turn of the loop: tabs, the list or
+ * a shell pane, the status line, the key hints and any dialog. */
+#ifndef SMOLVM_SCREEN_H
+#define SMOLVM_SCREEN_H
+
+#include "tui/app.h"
+
+void screen_draw(struct app *a);
+
+#endif
