@@ -406,7 +406,7 @@ void app_ask_close_shell(struct app *a)
 	snprintf(a->dconf.text[0], sizeof a->dconf.text[0], "Close shell %d in %s?", a->view + 1,
 		 sh->name);
 	snprintf(a->dconf.text[1], sizeof a->dconf.text[1],
-		 "What runs in it gets a hangup; the sandbox keeps running.");
+		 "Its programs get a hangup; the sandbox keeps running.");
 }
 
 void app_ask_quit(struct app *a)

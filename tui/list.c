@@ -54,7 +54,7 @@ static enum theme_elem state_elem(const struct list_row *r)
 static void layout(int cols, struct column *c)
 {
 	static const struct column base[C_N] = {
-		{ "NAME", 0 }, { "ID", 10 }, { "STATE", 13 }, { "UPTIME", 8 }, { "MEMORY", 8 },
+		{ "NAME", 0 }, { "ID", 10 }, { "STATE", 13 }, { "UPTIME", 8 }, { "MEMORY", 10 },
 		{ "vCPUs", 6 }, { "ADDRESS", 15 },
 	};
 	int fixed = 3;
