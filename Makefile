@@ -73,11 +73,13 @@ bench: smolvm $(BENCH_BINS)
 
 install: smolvm
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolvm/themes \
-		$(DESTDIR)$(PREFIX)/share/smolvm/fs/guest $(DESTDIR)$(PREFIX)/share/man/man1
+		$(DESTDIR)$(PREFIX)/share/smolvm/fs/guest $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0755 smolvm $(DESTDIR)$(PREFIX)/bin/smolvm
 	install -m 0644 themes/*.theme $(DESTDIR)$(PREFIX)/share/smolvm/themes/
 	install -m 0755 fs/guest/* $(DESTDIR)$(PREFIX)/share/smolvm/fs/guest/
 	install -m 0644 man/smolvm.1 $(DESTDIR)$(PREFIX)/share/man/man1/smolvm.1
+	install -m 0644 man/smolvm-policy.5 $(DESTDIR)$(PREFIX)/share/man/man5/smolvm-policy.5
 
 clean:
 	rm -rf build build-san smolvm
