@@ -203,9 +203,24 @@ else fail "any key closes the help"; fi
 tm_keys t
 expect_screen "t switches the theme" 5 "theme light"
 
-# --- quit ------------------------------------------------------------------------
+# --- a sandbox stops and starts under an open shell --------------------------
 tm_keys Enter
-tm_wait 15 "~#"
+expect_screen "Enter opens a shell in the clicked sandbox" 15 "root@beta:~#"
+"$SMOLVM" stop beta >/dev/null 2>&1
+expect_screen "stopping the sandbox ends its shell, saying why" 10 "beta is stopped"
+tm_keys z
+if wait_line 10 " beta " "stopped" && ! line_has " beta " "●"; then
+	ok "the list shows it stopped, without a session"
+else
+	fail "the list shows it stopped, without a session"; tm_screen | sed 's/^/#   /'
+fi
+"$SMOLVM" start beta >/dev/null 2>&1
+if wait_line 20 " beta " "● beta .*running"; then ok "started again, it gets a new warm session"
+else fail "started again, it gets a new warm session"; tm_screen | sed 's/^/#   /'; fi
+tm_keys Enter
+expect_screen "and a shell opens in it" 15 "root@beta:~#"
+
+# --- quit ------------------------------------------------------------------------
 tm_keys C-b l
 tm_keys q
 expect_screen "q with a shell open asks first" 5 "Quit smolvm?"
