@@ -46,7 +46,12 @@ static const struct {
 	{ "reverse", THA_REVERSE }, { "italic", THA_ITALIC }, { "blink", THA_BLINK },
 };
 
-static struct style active[TH_COUNT];
+/* The applied theme: attributes, and colours fitted to the screen. */
+static struct {
+	attr_t attr;
+	int fg, bg;
+} active[TH_COUNT];
+static bool active_colour;
 
 const char *theme_key(enum theme_elem e)
 {
@@ -269,23 +274,25 @@ static attr_t curses_attrs(unsigned a)
 
 void theme_apply(const struct theme *t, bool colour)
 {
+	active_colour = colour;
 	for (int i = 0; i < TH_COUNT; i++) {
 		const struct theme_style *st = &t->style[i];
 
-		active[i].pair = 0;
-		if (colour) {
-			int pair = alloc_pair(colour_fit(st->fg, COLORS), colour_fit(st->bg, COLORS));
-			active[i].pair = pair > 0 ? pair : 0;
-			active[i].attr = curses_attrs(st->attrs);
-		} else {
-			active[i].attr = curses_attrs(st->attrs | elems[i].mono);
-		}
+		active[i].fg = colour_fit(st->fg, COLORS);
+		active[i].bg = colour_fit(st->bg, COLORS);
+		active[i].attr = curses_attrs(st->attrs | (colour ? 0 : elems[i].mono));
 	}
 }
 
 struct style theme_style(enum theme_elem e)
 {
-	return active[e];
+	struct style s = { active[e].attr, 0 };
+
+	/* Asked for each time: with few colour pairs, shell panes' colours may
+	 * have taken this one's place since (alloc_pair reuses the oldest). */
+	if (active_colour && (s.pair = alloc_pair(active[e].fg, active[e].bg)) < 0)
+		s.pair = 0;
+	return s;
 }
 
 void theme_use(WINDOW *w, struct style s)
