@@ -70,6 +70,7 @@ struct build {
 	char *kernel_package, *kernel_version, *kernel_release, *kernel_deb;
 	const char *kernel_format;	/* "pvh-elf" or "bzImage" */
 	char *user_pub;		/* the user key's public line, authorised for root */
+	char *host_pub;		/* the guest host key's public line, pinned by the host */
 	cJSON *modules;		/* names of the modules put in */
 };
 
@@ -977,6 +978,10 @@ static int install_tiny_programs(struct build *b)
 
 /* ---- keys --------------------------------------------------------------------------- */
 
+/* Both are per install, in $SMOLVM_HOME/keys/, each with a .pub next to it. */
+#define USER_KEY "id_ed25519"		/* OpenSSH format, made by ssh-keygen */
+#define HOST_KEY "guest_host_ed25519"	/* dropbear format, made by dropbearkey */
+
 /* The first line of a file, without its newline. */
 static char *read_line(const char *path)
 {
@@ -987,19 +992,47 @@ static char *read_line(const char *path)
 	return text;
 }
 
+/* A file in the keys directory, newly allocated. */
+static char *key_file(const char *name, const char *suffix)
+{
+	char *dir = paths_keys_dir();
+	char *p = xasprintf("%s/%s%s", dir, name, suffix);
+
+	free(dir);
+	return p;
+}
+
+/* The public line of a key pair in the keys directory, or NULL if either half is missing. */
+static char *key_pub_line(const char *name)
+{
+	char *priv = key_file(name, ""), *pub = key_file(name, ".pub");
+	char *line = util_exists(priv) ? read_line(pub) : NULL;
+
+	free(priv);
+	free(pub);
+	return line;
+}
+
+static int make_keys_dir(void)
+{
+	char *dir = paths_keys_dir();
+	int rc = util_mkdir_p(dir, 0700);
+
+	free(dir);
+	return rc;
+}
+
 /*
  * The per-install user key: made once, reused by every image, so sandboxes
  * from an older image still accept it.
  */
 static int ensure_user_key(struct build *b)
 {
-	char *dir = paths_keys_dir();
-	char *priv = xasprintf("%s/id_ed25519", dir);
-	char *pub = xasprintf("%s/id_ed25519.pub", dir);
+	char *priv = key_file(USER_KEY, ""), *pub = key_file(USER_KEY, ".pub");
 	char *out = NULL;
 	int rc = -1;
 
-	if (util_mkdir_p(dir, 0700) < 0)
+	if (make_keys_dir() < 0)
 		goto out;
 	if (!util_exists(priv)) {
 		if (run(b, NULL, NULL, host(b, "ssh-keygen"), "-q", "-t", "ed25519", "-N", "",
@@ -1020,36 +1053,76 @@ static int ensure_user_key(struct build *b)
 	rc = 0;
 out:
 	free(out);
-	free(dir);
 	free(priv);
 	free(pub);
 	return rc;
 }
 
-static int install_keys(struct build *b)
+/*
+ * The per-install guest host key: made once and copied into every image, so
+ * a rebuild keeps the key that running sandboxes hold in RAM and that
+ * host_ed25519.pub pins. It is made under a private name and linked into
+ * place, so a killed build never leaves half a key and two builds at once
+ * agree on one.
+ */
+static int ensure_host_key(struct build *b, const char *priv)
 {
-	char *key = in_root(b, HOST_KEY_PATH);
-	char *out = NULL, *line = NULL, *pub_path = xasprintf("%s/host_ed25519.pub", b->work);
-	char *auth = NULL;
+	char *pub = key_file(HOST_KEY, ".pub");
+	char *tmp = xasprintf("%s.%d", priv, (int)getpid());
+	char *out = NULL, *old = NULL, *line = NULL, *v;
 	int rc = -1;
 
-	if (mkdir_parent(key) < 0 ||
-	    run(b, NULL, NULL, host(b, "dropbearkey"), "-t", "ed25519", "-f", key, NULL) != 0 ||
-	    run(b, NULL, &out, host(b, "dropbearkey"), "-y", "-f", key, NULL) != 0)
+	if (make_keys_dir() < 0)
 		goto out;
-	if (chmod(key, 0600) < 0) {
-		err_set("cannot chmod %s: %s", key, strerror(errno));
+	if (!util_exists(priv)) {
+		unlink(tmp);
+		if (run(b, NULL, NULL, host(b, "dropbearkey"), "-t", "ed25519", "-f", tmp,
+			NULL) != 0)
+			goto out;
+		if (chmod(tmp, 0600) < 0 || (link(tmp, priv) < 0 && errno != EEXIST)) {
+			err_set("cannot put the guest host key at %s: %s", priv, strerror(errno));
+			goto out;
+		}
+		note("made the guest SSH host key %s", priv);
+	}
+	if (chmod(priv, 0600) < 0) {
+		err_set("cannot chmod %s: %s", priv, strerror(errno));
 		goto out;
 	}
+	if (run(b, NULL, &out, host(b, "dropbearkey"), "-y", "-f", priv, NULL) != 0)
+		goto out;
 	/* "ssh-ed25519 AAAA... comment": keep type and key, drop the build host's name */
-	char *v = line_value(out, "ssh-ed25519 ");
-	if (!v) {
-		err_set("dropbearkey -y printed no ssh-ed25519 key for %s", key);
+	if (!(v = line_value(out, "ssh-ed25519 "))) {
+		err_set("dropbearkey -y printed no ssh-ed25519 key for %s", priv);
 		goto out;
 	}
 	v[strcspn(v, " ")] = '\0';
-	line = xasprintf("ssh-ed25519 %s\n", v);
+	b->host_pub = xasprintf("ssh-ed25519 %s", v);
 	free(v);
+	old = read_line(pub);
+	line = xasprintf("%s\n", b->host_pub);
+	rc = old && !strcmp(old, b->host_pub) ? 0 :
+		util_write_atomic(pub, line, strlen(line), 0644);
+out:
+	unlink(tmp);
+	free(pub);
+	free(tmp);
+	free(out);
+	free(old);
+	free(line);
+	return rc;
+}
+
+static int install_keys(struct build *b)
+{
+	char *priv = key_file(HOST_KEY, ""), *key = in_root(b, HOST_KEY_PATH);
+	char *line = NULL, *pub_path = xasprintf("%s/host_ed25519.pub", b->work);
+	char *auth = NULL;
+	int rc = -1;
+
+	if (ensure_host_key(b, priv) < 0 || copy_file(priv, key, 0600) < 0)
+		goto out;
+	line = xasprintf("%s\n", b->host_pub);
 	if (util_write_atomic(pub_path, line, strlen(line), 0644) < 0 || ensure_user_key(b) < 0)
 		goto out;
 	auth = xasprintf("%s\n", b->user_pub);
@@ -1058,8 +1131,8 @@ static int install_keys(struct build *b)
 		goto out;
 	rc = 0;
 out:
+	free(priv);
 	free(key);
-	free(out);
 	free(line);
 	free(pub_path);
 	free(auth);
@@ -1173,7 +1246,7 @@ static const struct step tiny_steps[] = {
 	{ "extracting the kernel and its modules", install_kernel },
 	{ "installing busybox", install_busybox },
 	{ "copying dropbear, sftp-server, curl and their libraries", install_tiny_programs },
-	{ "making the SSH host key and authorising the user key", install_keys },
+	{ "installing the SSH host key and authorising the user key", install_keys },
 	{ "writing /etc and /init", install_config },
 	{ "packing the initrd", pack_initrd },
 };
@@ -1225,8 +1298,7 @@ bool image_exists(const char *kind)
 
 int image_require(const char *kind)
 {
-	char *keys = paths_keys_dir();
-	char *key = xasprintf("%s/id_ed25519", keys);
+	char *key = key_file(USER_KEY, "");
 	int rc = -1;
 
 	if (!image_kind_known(kind))
@@ -1240,7 +1312,6 @@ int image_require(const char *kind)
 			"one", key);
 	else
 		rc = 0;
-	free(keys);
 	free(key);
 	return rc;
 }
@@ -1331,25 +1402,25 @@ static const char *why_build(struct build *b)
 {
 	const struct image_kind *k = b->kind;
 	cJSON *m;
-	char *pub_path, *pub, *keys;
+	char *user, *host_key;
 	const char *why = NULL;
 
 	if (!image_exists(k->name) || !(m = read_manifest(k->name)))
 		return "no image yet";
-	keys = paths_keys_dir();
-	pub_path = xasprintf("%s/id_ed25519.pub", keys);
-	pub = read_line(pub_path);
+	user = key_pub_line(USER_KEY);
+	host_key = key_pub_line(HOST_KEY);
 	if (strcmp(json_str(m, "recipe"), k->recipe))
 		why = "it was built by another recipe version";
 	else if (strcmp(json_str(m, "init_fnv1a64"), b->init_sum))
 		why = "the guest init changed";
-	else if (!pub || strcmp(json_str(m, "user_key"), pub))
+	else if (!user || strcmp(json_str(m, "user_key"), user))
 		why = "the SSH user key changed";
+	else if (!host_key || strcmp(json_str(m, "host_key"), host_key))
+		why = "the guest SSH host key changed";
 	b->built = json_int(m, "built");
 	cJSON_Delete(m);
-	free(pub);
-	free(pub_path);
-	free(keys);
+	free(user);
+	free(host_key);
 	return why;
 }
 
@@ -1397,6 +1468,7 @@ static int write_manifest(struct build *b)
 	free(out);
 	cJSON_AddStringToObject(m, "init_fnv1a64", b->init_sum);
 	cJSON_AddStringToObject(m, "user_key", b->user_pub);
+	cJSON_AddStringToObject(m, "host_key", b->host_pub);
 	files = cJSON_AddObjectToObject(m, "sizes");
 	for (size_t i = 0; i < 2; i++) {
 		char *p = xasprintf("%s/%s", b->work, image_files[i]);
@@ -1490,6 +1562,7 @@ static void build_free(struct build *b)
 	free(b->kernel_release);
 	free(b->kernel_deb);
 	free(b->user_pub);
+	free(b->host_pub);
 	cJSON_Delete(b->modules);
 	if (b->log_fd >= 0)
 		close(b->log_fd);

@@ -3,7 +3,9 @@
 # no-op) and listed; it holds what the guest contract promises; it boots
 # under plain QEMU in a namespace of our own to SMOLVM_READY, takes the
 # pinned host key and the user key, and `poweroff -f` ends QEMU. In a
-# private home: --force rebuilds offline from the cached kernel package, a
+# private home: the guest host key is made once per install, --force
+# rebuilds offline from the cached kernel package with a sandbox running and
+# keeps that key (so `smolvm exec` on the sandbox still passes the pin), a
 # changed guest init triggers a rebuild, a killed build leaves the old image
 # working, and a missing host tool is named with its package.
 source "$(dirname "$0")/../lib.sh"
@@ -11,9 +13,11 @@ t_setup_home
 
 NS=t-img-$$
 QPID=
+SB=img-e2e-$$
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/smolvm-image.XXXXXX")
 cleanup() {
 	[ -n "$QPID" ] && kill "$QPID" 2>/dev/null
+	[ -d "$WORK/home" ] && SMOLVM_HOME=$WORK/home "$SMOLVM" rm --force "$SB" >/dev/null 2>&1
 	ip netns delete "$NS" 2>/dev/null
 	rm -rf "$WORK"
 	t_cleanup_home
@@ -179,16 +183,35 @@ expect "the last step packs the initrd" 0 "^\[8/8\] packing the initrd$"
 expect "the build says where the image went and its size" 0 \
 	"^built image tiny in [0-9.]+s: $H/images/tiny \(vmlinuz [0-9.]+ MiB, initrd.img [0-9.]+ MiB\)$"
 check "the private home got its own user key" test -s "$H/keys/id_ed25519"
+expect "the first build makes the guest host key" 0 "^ +made the guest SSH host key $H/keys/guest_host_ed25519$"
+check_eq "the guest host key is private" "$(stat -c %a "$H/keys/guest_host_ed25519")" 600
+check_eq "the image pins the install's guest host key" \
+	"$(cat "$H/images/tiny/host_ed25519.pub")" "$(cat "$H/keys/guest_host_ed25519.pub")"
 key1=$(cat "$H/images/tiny/host_ed25519.pub")
 user1=$(cat "$H/keys/id_ed25519.pub")
 
+# A sandbox booted from the image keeps its host key in RAM across a rebuild.
+run priv create --name "$SB"
+expect "create a sandbox in the private home" 0 "^[0-9a-f]{8}$"
 run unshare -n env SMOLVM_HOME="$H" "$SMOLVM" image build --force
-expect "--force rebuilds offline" 0 "^built image tiny"
+expect "--force rebuilds offline with a sandbox running" 0 "^built image tiny"
 expect "--force offline uses the cached kernel package" 0 "^ +linux-image-.* \(cached\)$"
-check "the rebuild made a fresh host key" test "$(cat "$H/images/tiny/host_ed25519.pub")" != "$key1"
+check_eq "the rebuild kept the guest host key" "$(cat "$H/images/tiny/host_ed25519.pub")" "$key1"
 check_eq "the rebuild kept the user key" "$(cat "$H/keys/id_ed25519.pub")" "$user1"
+(cd "$WORK" && cpio -id --quiet etc/dropbear/dropbear_ed25519_host_key <"$H/images/tiny/initrd.img")
+check "the rebuilt initrd holds the install's guest host key" \
+	cmp -s "$WORK/etc/dropbear/dropbear_ed25519_host_key" "$H/keys/guest_host_ed25519"
+run priv exec "$SB" -- uname -s
+expect "exec on the sandbox still passes the host key pin after the rebuild" 0 "^Linux$"
+run priv rm --force "$SB"
+check_eq "remove the sandbox" "$RC" 0
 run priv image build
 expect "after --force the image is up to date" 0 "^image tiny is up to date"
+rm "$H/keys/guest_host_ed25519.pub"
+run priv image build
+expect "a missing guest host key .pub triggers a rebuild" 0 \
+	"^building image tiny \(the guest SSH host key changed\)$"
+check_eq "and the rebuild kept the guest host key" "$(cat "$H/keys/guest_host_ed25519.pub")" "$key1"
 
 data=$WORK/data
 mkdir -p "$data/fs/guest"
@@ -200,14 +223,14 @@ expect "and the rebuild succeeds" 0 "^built image tiny"
 
 # Kill a build half way: the old image must stay whole, and the next build
 # must clear what the killed one left.
-key2=$(cat "$H/images/tiny/host_ed25519.pub")
+manifest=$(cat "$H/images/tiny/manifest.json")
 SMOLVM_HOME=$H "$SMOLVM" image build --force 2>"$WORK/killed.log" &
 bpid=$!
 wait_until 60 grep -q '^\[4/8\]' "$WORK/killed.log"
 kill -KILL "$bpid"
 wait "$bpid" 2>/dev/null
 check_eq "a killed build leaves the old image in place" \
-	"$(cat "$H/images/tiny/host_ed25519.pub")" "$key2"
+	"$(cat "$H/images/tiny/manifest.json")" "$manifest"
 check "a killed build leaves a complete image" \
 	test -s "$H/images/tiny/vmlinuz" -a -s "$H/images/tiny/initrd.img" -a -s "$H/images/tiny/manifest.json"
 run priv image build --force
