@@ -1,0 +1,934 @@
+#include "net/forward.h"
+
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/util.h"
+#include "net/addr.h"
+#include "net/http.h"
+#include "net/match.h"
+
+#define BUF_SIZE (HTTP_HEAD_MAX + 16384)
+#define IDLE_MS 60000		/* for the guest's next request on a kept connection */
+#define IO_MS 60000		/* a read or write that makes no progress */
+#define CONNECT_MS 10000	/* per upstream address */
+#define RESPONSE_MS 300000	/* for upstream's response head (slow APIs) */
+#define TUNNEL_IDLE_MS (3600 * 1000)
+/* A denied request's body is read and dropped up to this size to keep
+ * the connection; a larger one closes it. */
+#define DISCARD_MAX (1u << 20)
+#define METHOD_MAX 32
+
+/* Bytes read from a socket and not yet used: buf[0..len). */
+struct stream {
+	int fd;
+	char *buf;
+	size_t cap, len;
+};
+
+/* 1 more bytes, 0 end of stream, -1 error (errno; ETIMEDOUT after timeout_ms). */
+static int stream_fill(struct stream *s, int timeout_ms)
+{
+	if (s->len == s->cap) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = s->fd, .events = POLLIN };
+		int n = poll(&p, 1, timeout_ms);
+		ssize_t r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			errno = ETIMEDOUT;
+		if (n <= 0)
+			return -1;
+		r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		s->len += (size_t)r;
+		return r > 0;
+	}
+}
+
+static void stream_consume(struct stream *s, size_t n)
+{
+	memmove(s->buf, s->buf + n, s->len - n);
+	s->len -= n;
+}
+
+static int send_iov(int fd, struct iovec *iov, int cnt)
+{
+	while (cnt > 0) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+		ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+	struct iovec v = { (void *)p, n };
+
+	return send_iov(fd, &v, 1);
+}
+
+/* Where a body goes: a socket, raw or chunked, or nowhere (fd -1). */
+struct sink {
+	int fd;
+	bool chunked;
+	uint64_t count;
+};
+
+static int sink_write(struct sink *k, const char *p, size_t n)
+{
+	char hdr[24];
+	struct iovec v[3];
+
+	if (!n)
+		return 0;
+	k->count += n;
+	if (k->fd < 0)
+		return 0;
+	if (!k->chunked)
+		return send_all(k->fd, p, n);
+	v[0] = (struct iovec){ hdr, (size_t)snprintf(hdr, sizeof hdr, "%zx\r\n", n) };
+	v[1] = (struct iovec){ (void *)p, n };
+	v[2] = (struct iovec){ "\r\n", 2 };
+	return send_iov(k->fd, v, 3);
+}
+
+static int sink_end(struct sink *k)
+{
+	return k->fd >= 0 && k->chunked ? send_all(k->fd, "0\r\n\r\n", 5) : 0;
+}
+
+/*
+ * Move one body of the given framing from in to out, up to limit bytes.
+ * What follows the body stays in in. 0, or -1 with *why.
+ */
+static int copy_body(struct stream *in, enum http_framing f, uint64_t length, struct sink *out,
+		     uint64_t limit, const char **why)
+{
+	struct http_chunked ch = { 0 };
+	uint64_t left = length;
+
+	*why = NULL;
+	for (;;) {
+		int rc;
+
+		if (f == HTTP_BODY_NONE || (f == HTTP_BODY_LENGTH && left == 0))
+			break;
+		if (in->len == 0) {
+			rc = stream_fill(in, IO_MS);
+			if (rc < 0) {
+				*why = errno == ETIMEDOUT ? "body stalled" : "read error in a body";
+				return -1;
+			}
+			if (rc == 0) {
+				if (f == HTTP_BODY_CLOSE)
+					break;
+				*why = "connection closed in the middle of a body";
+				return -1;
+			}
+		}
+		if (f == HTTP_BODY_CHUNKED) {
+			size_t dlen, used;
+
+			rc = http_chunked_decode(&ch, in->buf, in->len, &dlen, &used, why);
+			if (rc < 0)
+				return -1;
+			if (sink_write(out, in->buf, dlen) < 0)
+				goto write_error;
+			stream_consume(in, used);
+			if (rc == 1)
+				break;
+		} else {
+			size_t n = in->len;
+
+			if (f == HTTP_BODY_LENGTH && (uint64_t)n > left)
+				n = (size_t)left;
+			if (sink_write(out, in->buf, n) < 0)
+				goto write_error;
+			stream_consume(in, n);
+			left -= n;
+		}
+		if (out->count > limit) {
+			*why = "body too large";
+			return -1;
+		}
+	}
+	if (sink_end(out) < 0)
+		goto write_error;
+	return 0;
+write_error:
+	*why = "write error in a body";
+	return -1;
+}
+
+/* Copy both ways until both sides have closed (or a long silence). */
+static void tunnel(int a, int b, uint64_t *a_to_b, uint64_t *b_to_a)
+{
+	char buf[16384];
+	bool a_open = true, b_open = true;
+
+	while (a_open || b_open) {
+		struct pollfd p[2] = {
+			{ .fd = a_open ? a : -1, .events = POLLIN },
+			{ .fd = b_open ? b : -1, .events = POLLIN },
+		};
+		int n = poll(p, 2, TUNNEL_IDLE_MS);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		for (int i = 0; i < 2; i++) {
+			int from = i ? b : a, to = i ? a : b;
+			ssize_t r;
+
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = recv(from, buf, sizeof buf, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				if (r < 0)
+					return;
+				shutdown(to, SHUT_WR);
+				*(i ? &b_open : &a_open) = false;
+				continue;
+			}
+			if (send_all(to, buf, (size_t)r) < 0)
+				return;
+			*(i ? b_to_a : a_to_b) += (uint64_t)r;
+		}
+	}
+}
+
+/* ---- the decision log ------------------------------------------------------------ */
+
+/* What one request was and what became of it. */
+struct outcome {
+	const char *kind;	/* "http" or "connect" */
+	char method[METHOD_MAX];
+	const char *scheme;
+	char host[MATCH_HOST_MAX + 3];	/* as sent, without port; [v6] in brackets */
+	uint16_t port;
+	char *path;		/* without query; NULL if none */
+	const char *decision;	/* "allow", "deny" or "error" */
+	const char *rule;
+	const char *reason;
+	int status;
+	uint64_t up, down;
+	char address[ADDR_STR_MAX];
+	int64_t t0;
+};
+
+static void log_outcome(const struct forward_env *env, const struct outcome *o)
+{
+	cJSON *j = cJSON_CreateObject();
+	struct timespec ts;
+	struct tm tm;
+	char when[40], *line;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof when - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
+	cJSON_AddStringToObject(j, "time", when);
+	cJSON_AddStringToObject(j, "sandbox", env->sandbox_id);
+	cJSON_AddStringToObject(j, "kind", o->kind);
+	cJSON_AddStringToObject(j, "method", o->method);
+	cJSON_AddStringToObject(j, "scheme", o->scheme);
+	cJSON_AddStringToObject(j, "host", o->host);
+	cJSON_AddNumberToObject(j, "port", o->port);
+	if (o->path)
+		cJSON_AddStringToObject(j, "path", o->path);
+	else
+		cJSON_AddNullToObject(j, "path");
+	cJSON_AddStringToObject(j, "decision", o->decision);
+	if (o->rule)
+		cJSON_AddStringToObject(j, "rule", o->rule);
+	else
+		cJSON_AddNullToObject(j, "rule");
+	cJSON_AddStringToObject(j, "reason", o->reason ? o->reason : "");
+	cJSON_AddNumberToObject(j, "status", o->status);
+	cJSON_AddNumberToObject(j, "bytes_up", (double)o->up);
+	cJSON_AddNumberToObject(j, "bytes_down", (double)o->down);
+	if (o->address[0])
+		cJSON_AddStringToObject(j, "address", o->address);
+	cJSON_AddNumberToObject(j, "duration_ms", (double)(util_now_ms() - o->t0));
+	line = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (!line)
+		die("out of memory");
+	/* One write per line: O_APPEND keeps concurrent lines whole. */
+	size_t n = strlen(line);
+	line[n] = '\n';
+	if (write(env->log_fd, line, n + 1) < 0)
+		fprintf(stderr, "smolvm proxy: cannot write the decision log: %s\n", strerror(errno));
+	free(line);
+}
+
+/* ---- one request ----------------------------------------------------------------- */
+
+struct conn {
+	const struct forward_env *env;
+	struct stream guest;
+	bool explicit_proxy;
+	uint16_t orig_port;
+};
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* The proxy's own answer, with a one-line text body saying why. */
+static int answer(struct conn *c, int status, const char *msg, bool keep)
+{
+	char *body = xasprintf("smolvm egress proxy: %s\n", msg);
+	char *head = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			       "Content-Length: %zu\r\n%s\r\n", status, status_text(status),
+			       strlen(body), keep ? "" : "Connection: close\r\n");
+	struct iovec v[2] = { { head, strlen(head) }, { body, strlen(body) } };
+	int rc = send_iov(c->guest.fd, v, 2);
+
+	free(head);
+	free(body);
+	return rc;
+}
+
+static void copy_text(char *dst, size_t size, const char *s, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+/*
+ * "host[:port]" with an IPv6 host in brackets. *port keeps its value when
+ * none is given unless need_port. 0, or -1 with *why.
+ */
+static int split_authority(const char *s, size_t len, const char **host, size_t *hlen,
+			   uint16_t *port, bool need_port, const char **why)
+{
+	const char *colon = NULL, *end = s + len;
+	unsigned long p = 0;
+
+	*why = "malformed host and port";
+	if (len == 0 || memchr(s, '@', len))
+		return -1;
+	if (s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (!close)
+			return -1;
+		*host = s;
+		*hlen = (size_t)(close - s) + 1;
+		if (close + 1 < end) {
+			if (close[1] != ':')
+				return -1;
+			colon = close + 1;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return -1;	/* bare IPv6 */
+		*host = s;
+		*hlen = colon ? (size_t)(colon - s) : len;
+	}
+	if (*hlen == 0)
+		return -1;
+	if (!colon)
+		return need_port ? -1 : 0;
+	if (colon + 1 == end || end - colon - 1 > 5)
+		return -1;
+	for (const char *q = colon + 1; q < end; q++) {
+		if (*q < '0' || *q > '9')
+			return -1;
+		p = p * 10 + (unsigned long)(*q - '0');
+	}
+	if (p == 0 || p > 65535)
+		return -1;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* An upstream connection for an allowed request: every address is checked
+ * with match_connect() before it is dialed. fd, or -1 with *status and *why. */
+static int dial(const struct policy *p, const struct policy_rule *rule,
+		const struct match_host *h, uint16_t port, struct outcome *o, int *status,
+		const char **why)
+{
+	struct addr_ip cand[64];
+	size_t n = 0;
+	struct addr_list own = { 0 };
+	struct addrinfo *res = NULL;
+	bool checked = false;
+	int fd = -1, err = 0;
+
+	*status = 403;
+	if (h->is_ip) {
+		cand[n++] = h->ip;
+	} else if (rule && rule->n_resolve) {
+		for (size_t i = 0; i < rule->n_resolve && n < ARRAY_LEN(cand); i++)
+			cand[n++] = rule->resolve[i];
+	} else {
+		/* An absolute name: no search domain of the host applies. */
+		char *fq = xasprintf("%s.", h->name);
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+		int rc = getaddrinfo(fq, NULL, &hints, &res);
+
+		free(fq);
+		if (rc) {
+			*status = 502;
+			*why = "cannot resolve the host";
+			return -1;
+		}
+		for (struct addrinfo *ai = res; ai && n < ARRAY_LEN(cand); ai = ai->ai_next)
+			if (addr_from_sockaddr(ai->ai_addr, ai->ai_addrlen, &cand[n]) == 0)
+				n++;
+		freeaddrinfo(res);
+	}
+	if (addr_list_local(&own) < 0) {
+		*status = 502;
+		*why = "cannot list the host's own addresses";
+		return -1;
+	}
+	*why = "no address to connect to";
+	for (size_t i = 0; i < n && fd < 0; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = addr_to_sockaddr(&cand[i], port, &ss);
+		const char *cwhy;
+
+		if (!match_connect(p, rule, (struct sockaddr *)&ss, sl, &own, &cwhy)) {
+			if (!checked)
+				*why = cwhy;
+			continue;
+		}
+		checked = true;
+		addr_format(&cand[i], o->address);
+		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+			err = errno;
+		} else {
+			struct pollfd pf = { .fd = fd, .events = POLLOUT };
+			socklen_t el = sizeof err;
+			int r;
+
+			while ((r = poll(&pf, 1, CONNECT_MS)) < 0 && errno == EINTR)
+				;
+			if (r <= 0)
+				err = r == 0 ? ETIMEDOUT : errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+				err = errno;
+		}
+		if (err) {
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	}
+	addr_list_free(&own);
+	if (fd < 0 && checked) {
+		*status = err == ETIMEDOUT ? 504 : 502;
+		*why = err == ETIMEDOUT ? "connecting upstream timed out" : "cannot connect upstream";
+	}
+	return fd;
+}
+
+static void set_io_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = IO_MS / 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* A growing text buffer for heads. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *p, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		t->cap = (t->len + n + 1) * 2;
+		t->s = xrealloc(t->s, t->cap);
+	}
+	memcpy(t->s + t->len, p, n);
+	t->len += n;
+	t->s[t->len] = '\0';
+}
+
+static void text_str(struct text *t, const char *s)
+{
+	text_add(t, s, strlen(s));
+}
+
+/* The headers of h that travel on, as "Name: value" lines. */
+static void add_headers(struct text *t, const struct http_head *h, bool request)
+{
+	for (size_t i = 0; i < h->n_headers; i++) {
+		const struct http_header *hd = &h->headers[i];
+
+		if (http_header_dropped(h, hd) ||
+		    (request && (http_header_is(hd, "host") || http_header_is(hd, "expect"))))
+			continue;
+		text_add(t, hd->name, hd->name_len);
+		text_str(t, ": ");
+		text_add(t, hd->value, hd->value_len);
+		text_str(t, "\r\n");
+	}
+}
+
+static const struct http_header *find_header(const struct http_head *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (http_header_is(&h->headers[i], name))
+			return &h->headers[i];
+	return NULL;
+}
+
+/* A response head from upstream, 1xx interim ones passed to the guest.
+ * Head length, or -1 with *status and *why. */
+static int read_response(struct conn *c, struct stream *up, const char *method,
+			 struct http_head *rh, int *status, const char **why)
+{
+	for (;;) {
+		int n = http_parse_response(up->buf, up->len, method, rh, why);
+
+		if (n < 0) {
+			*status = 502;
+			return -1;
+		}
+		if (n == 0) {
+			int rc = stream_fill(up, RESPONSE_MS);
+
+			if (rc <= 0) {
+				*status = rc < 0 && errno == ETIMEDOUT ? 504 : 502;
+				*why = rc < 0 && errno == ETIMEDOUT ? "upstream did not answer in time"
+								    : "upstream closed without a response";
+				return -1;
+			}
+			continue;
+		}
+		if (rh->status >= 200 || rh->status == 101)
+			return n;
+		/* Interim responses (100, 103) go to the guest as they came. */
+		struct text t = { 0 };
+		char line[64];
+
+		snprintf(line, sizeof line, "HTTP/1.1 %d ", rh->status);
+		text_str(&t, line);
+		text_add(&t, rh->reason, rh->reason_len);
+		text_str(&t, "\r\n");
+		add_headers(&t, rh, false);
+		text_str(&t, "\r\n");
+		int rc = send_all(c->guest.fd, t.s, t.len);
+		free(t.s);
+		stream_consume(up, (size_t)n);
+		if (rc < 0) {
+			*status = 0;
+			*why = "the guest went away";
+			return -1;
+		}
+	}
+}
+
+/*
+ * Forward an allowed, non-CONNECT request on ufd and its response back.
+ * Returns 1 to keep the guest connection, 0 to close it.
+ */
+static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
+		    const char *method, const char *host_header, const char *path, int ufd,
+		    struct outcome *o)
+{
+	struct text t = { 0 };
+	struct sink up = { .fd = ufd, .chunked = h->framing == HTTP_BODY_CHUNKED };
+	struct stream ups = { .fd = ufd, .buf = xmalloc(BUF_SIZE), .cap = BUF_SIZE };
+	struct http_head *rh = xmalloc(sizeof *rh);
+	struct sink down = { .fd = c->guest.fd };
+	const struct http_header *cl;
+	const char *why = NULL;
+	bool keep = false;
+	char line[64];
+	int n;
+
+	text_str(&t, method);
+	text_str(&t, " ");
+	text_str(&t, path);
+	text_str(&t, " HTTP/1.1\r\nHost: ");
+	text_str(&t, host_header);
+	text_str(&t, "\r\n");
+	add_headers(&t, h, true);
+	if (h->framing == HTTP_BODY_LENGTH) {
+		snprintf(line, sizeof line, "Content-Length: %llu\r\n", (unsigned long long)h->length);
+		text_str(&t, line);
+	} else if (h->framing == HTTP_BODY_CHUNKED) {
+		text_str(&t, "Transfer-Encoding: chunked\r\n");
+	}
+	text_str(&t, h->websocket ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+				  : "Connection: close\r\n\r\n");
+	/* The head's headers point into the guest's buffer: used up from here. */
+	stream_consume(&c->guest, head_len);
+	if (h->expect_continue && h->framing != HTTP_BODY_NONE &&
+	    send_all(c->guest.fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+		goto out;
+	if (send_all(ufd, t.s, t.len) < 0) {
+		o->status = 502;
+		o->reason = "cannot send the request upstream";
+		answer(c, 502, o->reason, false);
+		goto out;
+	}
+	if (copy_body(&c->guest, h->framing, h->length, &up, UINT64_MAX, &why) < 0) {
+		o->reason = why;
+		goto out;
+	}
+	o->up = up.count;
+	n = read_response(c, &ups, method, rh, &o->status, &why);
+	if (n < 0) {
+		o->reason = why;
+		if (o->status)
+			answer(c, o->status, why, false);
+		goto out;
+	}
+	o->status = rh->status;
+	if (rh->status == 101 && (!h->websocket || !rh->websocket)) {
+		o->status = 502;
+		o->reason = "upstream switched protocols unasked";
+		answer(c, 502, o->reason, false);
+		goto out;
+	}
+
+	/* The response head, re-serialised, framed for this guest. */
+	keep = h->keep_alive && rh->status != 101;
+	down.chunked = (rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) &&
+		       h->minor == 1;
+	if ((rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) && !down.chunked)
+		keep = false;
+	t.len = 0;
+	snprintf(line, sizeof line, "HTTP/1.1 %d ", rh->status);
+	text_str(&t, line);
+	text_add(&t, rh->reason, rh->reason_len);
+	text_str(&t, "\r\n");
+	add_headers(&t, rh, false);
+	cl = find_header(rh, "content-length");
+	if (rh->framing == HTTP_BODY_LENGTH) {
+		snprintf(line, sizeof line, "Content-Length: %llu\r\n",
+			 (unsigned long long)rh->length);
+		text_str(&t, line);
+	} else if (rh->framing == HTTP_BODY_NONE && cl && rh->status >= 200 && rh->status != 204) {
+		/* HEAD and 304 answers tell the length they would have had. */
+		text_str(&t, "Content-Length: ");
+		text_add(&t, cl->value, cl->value_len);
+		text_str(&t, "\r\n");
+	} else if (down.chunked) {
+		text_str(&t, "Transfer-Encoding: chunked\r\n");
+	}
+	if (rh->status == 101)
+		text_str(&t, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	else if (!keep)
+		text_str(&t, "Connection: close\r\n");
+	text_str(&t, "\r\n");
+	/* rh points into ups until here. */
+	stream_consume(&ups, (size_t)n);
+	if (send_all(c->guest.fd, t.s, t.len) < 0) {
+		keep = false;
+		goto out;
+	}
+	if (rh->status == 101) {
+		/* Bytes upstream sent after its head are the guest's already. */
+		if (ups.len && send_all(c->guest.fd, ups.buf, ups.len) < 0)
+			goto out;
+		o->down = ups.len;
+		if (c->guest.len && send_all(ufd, c->guest.buf, c->guest.len) < 0)
+			goto out;
+		o->up += c->guest.len;
+		c->guest.len = 0;
+		tunnel(c->guest.fd, ufd, &o->up, &o->down);
+		goto out;
+	}
+	if (copy_body(&ups, rh->framing, rh->length, &down, UINT64_MAX, &why) < 0) {
+		o->reason = why;
+		keep = false;
+	}
+	o->down = down.count;
+out:
+	free(rh);
+	free(ups.buf);
+	free(t.s);
+	return keep;
+}
+
+/* Parse and judge one request whose head is c->guest.buf[0..head_len). 1 to
+ * go on reading requests, 0 to close. */
+static int handle(struct conn *c, const struct http_head *h, size_t head_len, struct outcome *o)
+{
+	const struct forward_env *env = c->env;
+	struct policy *p = NULL;
+	const struct policy_rule *rule = NULL;
+	struct match_host mh;
+	struct match_target t = { .scheme = POLICY_HTTP };
+	const char *host = NULL, *target = h->target, *why = NULL;
+	size_t host_len = 0, target_len = h->target_len, plen;
+	char *norm = NULL, *host_header = NULL;
+	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7);
+	uint16_t port = 80;
+	int fd = -1, status = 0, keep = 0;
+
+	o->kind = connect ? "connect" : "http";
+	o->scheme = connect ? "https" : "http";
+	if (h->method_len >= METHOD_MAX) {
+		why = "method too long";
+		goto bad;
+	}
+	copy_text(o->method, sizeof o->method, h->method, h->method_len);
+
+	if (connect) {
+		if (!c->explicit_proxy) {
+			why = "CONNECT is for the explicit proxy (HTTPS_PROXY)";
+			goto bad;
+		}
+		if (h->framing != HTTP_BODY_NONE) {
+			why = "CONNECT with a body";
+			goto bad;
+		}
+		if (split_authority(target, target_len, &host, &host_len, &port, true, &why) < 0)
+			goto bad;
+		t.scheme = POLICY_HTTPS;
+		t.tunnel = true;
+	} else if (target_len > 0 && target[0] == '/') {
+		if (c->explicit_proxy) {
+			why = "this is the sandbox's egress proxy: send absolute URLs (http://host/path)";
+			goto bad;
+		}
+		if (!h->host) {
+			why = "no Host header";
+			goto bad;
+		}
+		if (split_authority(h->host->value, h->host->value_len, &host, &host_len, &port,
+				    false, &why) < 0)
+			goto bad;
+		if (port != c->orig_port) {
+			why = "the Host header's port is not the port the connection went to";
+			goto bad;
+		}
+	} else if (target_len > 7 && !strncasecmp(target, "http://", 7) && c->explicit_proxy) {
+		const char *auth = target + 7, *slash;
+		size_t alen;
+
+		slash = memchr(auth, '/', target_len - 7);
+		if (!slash) {
+			why = "absolute URL without a path";
+			goto bad;
+		}
+		alen = (size_t)(slash - auth);
+		if (memchr(auth, '?', alen) || memchr(auth, '#', alen)) {
+			why = "absolute URL without a path";
+			goto bad;
+		}
+		if (split_authority(auth, alen, &host, &host_len, &port, false, &why) < 0)
+			goto bad;
+		if (h->host && (h->host->value_len != alen ||
+				strncasecmp(h->host->value, auth, alen))) {
+			why = "the Host header does not match the URL";
+			goto bad;
+		}
+		target = slash;
+		target_len -= (size_t)(slash - h->target);
+	} else if (target_len > 8 && !strncasecmp(target, "https://", 8) && c->explicit_proxy) {
+		why = "https URLs go through CONNECT";
+		goto bad;
+	} else {
+		why = "request target is not a path (or an http:// URL to the explicit proxy)";
+		goto bad;
+	}
+	copy_text(o->host, sizeof o->host, host, host_len);
+	o->port = port;
+	if (!connect) {
+		const char *q = memchr(target, '?', target_len);
+
+		size_t n = q ? (size_t)(q - target) : target_len;
+
+		o->path = xmalloc(n + 1);
+		copy_text(o->path, n + 1, target, n);
+	}
+
+	/* The verdict. */
+	p = env->policy_get();
+	t.host = host;
+	t.host_len = host_len;
+	t.port = port;
+	t.method = o->method;
+	t.path = connect ? NULL : target;
+	t.path_len = connect ? 0 : target_len;
+	t.websocket = h->websocket;
+	if (!match_request(p, &t, &rule, &why)) {
+		status = 403;
+		goto deny;
+	}
+	o->rule = rule ? rule->id : NULL;
+	o->reason = why;
+	if (!match_host_parse(host, host_len, &mh, &why)) {
+		status = 403;
+		goto deny;
+	}
+	if (!connect) {
+		norm = xmalloc(target_len + 1);
+		if (match_path_normalize(target, target_len, norm, target_len + 1, &plen, &why) < 0) {
+			status = 403;
+			goto deny;
+		}
+	}
+	fd = dial(p, rule, &mh, port, o, &status, &why);
+	if (fd < 0)
+		goto deny;
+	set_io_timeouts(fd);
+	o->decision = "allow";
+	if (connect) {
+		stream_consume(&c->guest, head_len);
+		if (send_all(c->guest.fd, "HTTP/1.1 200 Connection Established\r\n\r\n", 39) == 0) {
+			o->status = 200;
+			if (c->guest.len && send_all(fd, c->guest.buf, c->guest.len) == 0)
+				o->up = c->guest.len;
+			c->guest.len = 0;
+			tunnel(c->guest.fd, fd, &o->up, &o->down);
+		}
+		keep = 0;
+	} else {
+		if (mh.is_ip) {
+			char a[ADDR_STR_MAX];
+
+			addr_format(&mh.ip, a);
+			host_header = mh.ip.family == AF_INET6 ? xasprintf("[%s]", a) : xstrdup(a);
+		} else {
+			host_header = xstrdup(mh.name);
+		}
+		if (port != 80) {
+			char *hp = xasprintf("%s:%u", host_header, port);
+			free(host_header);
+			host_header = hp;
+		}
+		keep = exchange(c, h, head_len, o->method, host_header, norm, fd, o);
+	}
+	goto out;
+
+deny:
+	o->decision = status == 403 ? "deny" : "error";
+	o->reason = why;
+	o->rule = status == 403 ? NULL : o->rule;
+	o->status = status;
+	keep = h->keep_alive && !h->expect_continue && !connect;
+	if (answer(c, status, why, keep) < 0) {
+		keep = 0;
+	} else if (keep) {
+		struct sink none = { .fd = -1 };
+
+		/* Drop the body so that the next request starts where it should. */
+		stream_consume(&c->guest, head_len);
+		keep = copy_body(&c->guest, h->framing, h->length, &none, DISCARD_MAX, &why) == 0;
+		o->up = none.count;
+	}
+	goto out;
+bad:
+	o->decision = "deny";
+	o->reason = why;
+	o->status = 400;
+	answer(c, 400, why, false);
+	keep = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(host_header);
+	free(norm);
+	policy_unref(p);
+	return keep;
+}
+
+void forward_conn(const struct forward_env *env, int guest_fd, const struct sockaddr_in *orig)
+{
+	struct conn c = {
+		.env = env,
+		.guest = { .fd = guest_fd, .buf = xmalloc(BUF_SIZE), .cap = BUF_SIZE },
+		.explicit_proxy = orig->sin_addr.s_addr == env->listen.sin_addr.s_addr &&
+				  orig->sin_port == env->listen.sin_port,
+		.orig_port = ntohs(orig->sin_port),
+	};
+	struct http_head *h = xmalloc(sizeof *h);
+
+	set_io_timeouts(guest_fd);
+	for (;;) {
+		struct outcome o = { .t0 = util_now_ms(), .kind = "http", .scheme = "http" };
+		const char *why = NULL;
+		int n, keep;
+
+		while ((n = http_parse_request(c.guest.buf, c.guest.len, h, &why)) == 0) {
+			int rc = stream_fill(&c.guest, c.guest.len ? IO_MS : IDLE_MS);
+
+			if (rc <= 0)
+				goto done;	/* closed, idle or stalled: nothing to judge */
+		}
+		if (n < 0) {
+			o.decision = "deny";
+			o.reason = why;
+			o.status = 400;
+			copy_text(o.method, sizeof o.method, "", 0);
+			answer(&c, 400, why, false);
+			log_outcome(env, &o);
+			break;
+		}
+		keep = handle(&c, h, (size_t)n, &o);
+		log_outcome(env, &o);
+		free(o.path);
+		if (!keep)
+			break;
+	}
+done:
+	free(h);
+	free(c.guest.buf);
+	close(guest_fd);
+}
