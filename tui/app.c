@@ -85,7 +85,7 @@ void app_select(struct app *a, size_t i)
 void app_reload(struct app *a)
 {
 	struct sandbox *list;
-	size_t n;
+	size_t n, old_sel = a->sel;
 
 	if (store_list(&list, &n) < 0) {
 		/* Say it once, not every second. */
@@ -99,7 +99,8 @@ void app_reload(struct app *a)
 	free(a->sbs);
 	a->sbs = list;
 	a->nsbs = n;
-	a->sel = 0;
+	/* Keep the selected sandbox; if it went, its neighbour takes its place. */
+	a->sel = old_sel < n ? old_sel : n ? n - 1 : 0;
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(list[i].id, a->sel_id))
 			a->sel = i;
@@ -123,12 +124,11 @@ void app_switch_view(struct app *a, int view)
 	a->dirty = true;
 }
 
-static bool need_root(struct app *a, const char *what)
+static bool need_root(struct app *a, const char *what, const char *why)
 {
 	if (a->root)
 		return false;
-	status_set(STATUS_ERROR, "%s needs root: it goes through the sandbox's network namespace; "
-		   "run smolvm with sudo", what);
+	status_set(STATUS_ERROR, "%s needs root: %s; run smolvm with sudo", what, why);
 	return true;
 }
 
@@ -136,7 +136,8 @@ void app_open_shell(struct app *a, const struct sandbox *sb, bool reuse)
 {
 	struct session *s;
 
-	if (!sb || need_root(a, "opening a shell"))
+	if (!sb ||
+	    need_root(a, "opening a shell", "SSH goes through the sandbox's network namespace"))
 		return;
 	if (reuse) {
 		for (size_t i = 0; i < a->nshells; i++) {
@@ -157,7 +158,8 @@ void app_open_shell(struct app *a, const struct sandbox *sb, bool reuse)
 		return;
 	}
 	if (a->nshells >= MAX_TABS) {
-		status_set(STATUS_ERROR, "%d shells are open; close one first (prefix x)", MAX_TABS);
+		status_set(STATUS_ERROR, "%d shells are open; close one first (prefix x)",
+			   MAX_TABS);
 		return;
 	}
 	s = warm_find(&a->warm, sb->id);
@@ -323,7 +325,7 @@ void app_start_new(struct app *a)
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 	long host_mib = pages > 0 && psize > 0 ? pages / (1048576 / psize) : 1 << 20;
 
-	if (need_root(a, "creating a sandbox"))
+	if (need_root(a, "creating a sandbox", "it makes a network namespace and a tap device"))
 		return;
 	if (image_require(IMAGE_DEFAULT_KIND) < 0) {
 		status_set(STATUS_ERROR, "%s", err_msg());
@@ -374,7 +376,7 @@ void app_ask_delete(struct app *a)
 	const struct sandbox *sb = app_selected(a);
 	int n;
 
-	if (!sb || need_root(a, "deleting a sandbox"))
+	if (!sb || need_root(a, "deleting a sandbox", "it removes the sandbox's network namespace"))
 		return;
 	for (size_t i = 0; i < a->njobs; i++) {
 		if (a->jobs[i]->kind == JOB_REMOVE && !strcmp(a->jobs[i]->id, sb->id)) {
@@ -388,8 +390,8 @@ void app_ask_delete(struct app *a)
 	snprintf(a->dconf.text[1], sizeof a->dconf.text[1],
 		 "Its disk and its network namespace go too.");
 	if ((n = count_shells(a, sb->id)))
-		snprintf(a->dconf.text[2], sizeof a->dconf.text[2], "%d open shell%s in it will end.",
-			 n, n == 1 ? "" : "s");
+		snprintf(a->dconf.text[2], sizeof a->dconf.text[2],
+			 "%d open shell%s in it will end.", n, n == 1 ? "" : "s");
 }
 
 void app_ask_close_shell(struct app *a)

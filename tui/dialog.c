@@ -252,8 +252,8 @@ void dialog_new_draw(const struct dialog_new *d, int lines, int cols)
 	if (d->error[0])
 		draw_text(y + 8, x + 3, NEW_W - 6, theme_style(TH_DIALOG_ERROR), d->error, true);
 	else
-		draw_text(y + 8, x + 3, NEW_W - 6, base, "Tab: next field   Enter: create   Esc: cancel",
-			  true);
+		draw_text(y + 8, x + 3, NEW_W - 6, base,
+			  "Tab: next field   Enter: create   Esc: cancel", true);
 	draw_button(y + 10, x + NEW_W - 25, "Create", d->focus == NEW_NFIELDS);
 	draw_button(y + 10, x + NEW_W - 13, "Cancel", d->focus == NEW_NFIELDS + 1);
 }

@@ -45,21 +45,24 @@ static void prefix_command(struct app *a, bool is_code, wint_t wc)
 	case 'p':
 		app_cycle_view(a, -1);
 		return;
-	case 'c':
-		if (sh) {
-			for (size_t i = 0; i < a->nsbs; i++)
-				if (!strcmp(a->sbs[i].id, sh->id))
-					app_open_shell(a, &a->sbs[i], false);
-		} else {
-			app_open_shell(a, app_selected(a), false);
-		}
+	case 'c': {
+		const struct sandbox *sb = sh ? NULL : app_selected(a);
+
+		for (size_t i = 0; sh && i < a->nsbs; i++)
+			if (!strcmp(a->sbs[i].id, sh->id))
+				sb = &a->sbs[i];
+		if (sh && !sb)
+			status_set(STATUS_ERROR, "%s is gone: it was deleted", sh->name);
+		else
+			app_open_shell(a, sb, false);
 		return;
+	}
 	case 'x':
 		app_ask_close_shell(a);
 		return;
 	case '[':
 		if (sh)
-			termpane_scroll(sh->tp, app_pane_rows() / 2);
+			termpane_scroll(sh->tp, sh->tp->rows - 1);
 		return;
 	case 't':
 		app_next_theme(a);

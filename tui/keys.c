@@ -56,7 +56,8 @@ void keys_init(void)
 			if (!seq || seq == (char *)-1 || (code = key_defined(seq)) <= 0)
 				continue;
 			ext_codes[n_ext_codes].code = code;
-			keys_from_name(name, &ext_codes[n_ext_codes].key, &ext_codes[n_ext_codes].mod);
+			keys_from_name(name, &ext_codes[n_ext_codes].key,
+				       &ext_codes[n_ext_codes].mod);
 			n_ext_codes++;
 		}
 	}

@@ -186,8 +186,9 @@ int shell_step(struct shell *sh)
 		if (rc == LIBSSH2_ERROR_EAGAIN)
 			return ev;
 		if (rc == 0)
-			snprintf(sh->notice, sizeof sh->notice, "the shell in %s exited with status %d",
-				 sh->name, ssh_chan_exit_status(sh->sess->conn, sh->ch));
+			snprintf(sh->notice, sizeof sh->notice,
+				 "the shell in %s exited with status %d", sh->name,
+				 ssh_chan_exit_status(sh->sess->conn, sh->ch));
 		else
 			snprintf(sh->notice, sizeof sh->notice, "the shell in %s ended", sh->name);
 		finish(sh);
@@ -213,7 +214,8 @@ const char *shell_describe(const struct shell *sh, char *buf, size_t len)
 	switch (sh->state) {
 	case SHELL_WAITING:
 		if (s->state == WARM_FAILED && s->error[0])
-			snprintf(buf, len, "waiting for SSH in %s: %s (retrying)", sh->name, s->error);
+			snprintf(buf, len, "waiting for SSH in %s: %s (retrying)", sh->name,
+				 s->error);
 		else if (s->state == WARM_IDLE)
 			snprintf(buf, len, "waiting for %s to be running", sh->name);
 		else
