@@ -168,6 +168,12 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 	enum dialog_result r;
 
 	a->dirty = true;
+	/* Alt means something only to a shell; elsewhere it was Esc, then a key. */
+	if (alt && (a->overlay != OV_NONE || !sh || a->prefix_armed)) {
+		on_key(a, false, 0x1b, false);
+		sh = app_shell(a);
+		alt = false;
+	}
 	switch (a->overlay) {
 	case OV_HELP:
 		a->overlay = OV_NONE;

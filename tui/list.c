@@ -50,25 +50,22 @@ static enum theme_elem state_elem(const struct list_row *r)
 }
 
 /* Column widths for this screen: the name takes what is left; narrow
- * screens lose the address, then the vCPUs. */
+ * screens lose the address, then the vCPUs, memory and uptime. */
 static void layout(int cols, struct column *c)
 {
 	static const struct column base[C_N] = {
 		{ "NAME", 0 }, { "ID", 10 }, { "STATE", 13 }, { "UPTIME", 8 }, { "MEMORY", 10 },
 		{ "vCPUs", 6 }, { "ADDRESS", 15 },
 	};
+	static const int drop[] = { C_ADDR, C_CPUS, C_MEM, C_UPTIME };
 	int fixed = 3;
 
 	memcpy(c, base, sizeof base);
 	for (int i = 1; i < C_N; i++)
 		fixed += c[i].width;
-	if (cols - fixed < 12) {
-		fixed -= c[C_ADDR].width;
-		c[C_ADDR].width = 0;
-	}
-	if (cols - fixed < 12) {
-		fixed -= c[C_CPUS].width;
-		c[C_CPUS].width = 0;
+	for (size_t i = 0; i < ARRAY_LEN(drop) && cols - fixed < 12; i++) {
+		fixed -= c[drop[i]].width;
+		c[drop[i]].width = 0;
 	}
 	c[C_NAME].width = cols - fixed > 12 ? cols - fixed : 12;
 	if (c[C_NAME].width > 32)

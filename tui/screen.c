@@ -9,8 +9,9 @@
 #include "tui/help.h"
 #include "tui/status.h"
 
-#define MIN_LINES 10
-#define MIN_COLS 40
+/* The new-sandbox dialog needs this much. */
+#define MIN_LINES 12
+#define MIN_COLS 52
 
 static int add_tab(struct app *a, int x, int view, const char *label, bool active)
 {
@@ -187,8 +188,8 @@ void screen_draw(struct app *a)
 	if (LINES < MIN_LINES || COLS < MIN_COLS) {
 		if (a->dirty) {
 			erase();
-			mvprintw(0, 0, "smolvm needs at least %dx%d (this is %dx%d)", MIN_COLS,
-				 MIN_LINES, COLS, LINES);
+			mvprintw(0, 0, "Too small: %dx%d.", COLS, LINES);
+			mvprintw(1, 0, "smolvm needs %dx%d.", MIN_COLS, MIN_LINES);
 			refresh();
 		}
 		a->dirty = a->full = false;

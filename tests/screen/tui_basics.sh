@@ -22,6 +22,9 @@ expect_gone() {
 	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
 }
 run() { OUT=$("$@" 2>&1); RC=$?; }
+# A fresh tmux server for the next run: a server that was just told to
+# exit may still accept a connection and then drop it.
+tm_next() { tm_stop; TMUX_SOCK=smolvm-test-$$-$1; }
 
 # write_record ID NAME STATE: a sandbox record as the store keeps it (written
 # aside and renamed in, as the store does).
@@ -74,7 +77,7 @@ expect_gone "a removed sandbox goes away" 5 "1badc0de"
 tm_keys n
 expect_screen "n without an image says how to build one" 5 "smolvm image build"
 tm resize-window -t t -x 30 -y 8
-expect_screen "a too small screen says so" 5 "needs at least 40x10"
+expect_screen "a too small screen says so" 5 "smolvm needs 52x12."
 tm resize-window -t t -x 120 -y 40
 expect_screen "growing back draws the list again" 5 "first"
 check_match "the header spans the new width" "$(tm_screen | sed -n 1p)" \
@@ -82,7 +85,7 @@ check_match "the header spans the new width" "$(tm_screen | sed -n 1p)" \
 check_match "the footer is on the new last line" "$(tm_screen | sed -n 40p)" "q quit"
 tm_keys q
 expect_screen "q quits" 5 "TUI-EXIT=0"
-tm_stop
+tm_next nocolor
 
 # --- NO_COLOR and another prefix ---------------------------------------------
 tm_start 80 24 "NO_COLOR=1 $SMOLVM tui --prefix C-a"
@@ -103,7 +106,7 @@ tm_keys '?'
 expect_screen "the help names the chosen prefix" 5 "^A is Ctrl-a"
 tm_keys q
 tm_keys q
-tm_stop
+tm_next nobody
 
 # --- without root -------------------------------------------------------------------
 if [ "$(id -u)" = 0 ]; then
