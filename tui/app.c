@@ -413,7 +413,7 @@ void app_ask_close_shell(struct app *a)
 
 void app_ask_quit(struct app *a)
 {
-	int open = 0;
+	int open = 0, line = 1;
 
 	for (size_t i = 0; i < a->nshells; i++)
 		open += a->shells[i]->state != SHELL_DONE;
@@ -424,11 +424,11 @@ void app_ask_quit(struct app *a)
 	confirm(a, ACT_QUIT, "Quit", "Quit");
 	snprintf(a->dconf.text[0], sizeof a->dconf.text[0], "Quit smolvm?");
 	if (open)
-		snprintf(a->dconf.text[1], sizeof a->dconf.text[1],
+		snprintf(a->dconf.text[line++], sizeof a->dconf.text[0],
 			 "%d open shell%s will end; the sandboxes keep running.", open,
 			 open == 1 ? "" : "s");
 	if (a->njobs)
-		snprintf(a->dconf.text[2], sizeof a->dconf.text[2],
+		snprintf(a->dconf.text[line], sizeof a->dconf.text[0],
 			 "Creating or deleting goes on in the background.");
 }
 
