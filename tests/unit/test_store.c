@@ -1,5 +1,6 @@
 /* Unit tests for backend/store.c: records, the on-disk store, lookup, reconcile. */
 #include <cJSON.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,12 +432,14 @@ static void name_validation(void)
 
 int main(void)
 {
-	char tmpl[] = "/tmp/smolvm-unit.XXXXXX";
+	/* Under $TMPDIR, so that tests/run removes it even if a check crashes. */
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = xasprintf("%s/smolvm-unit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 
 	umask(022);
 	home = mkdtemp(tmpl);
 	if (!home)
-		die("mkdtemp failed");
+		die("cannot make a directory %s: %s", tmpl, strerror(errno));
 	setenv("SMOLVM_HOME", home, 1);
 	paths_reset();
 	if (strcmp(paths_home(), home))
@@ -461,5 +464,6 @@ int main(void)
 
 	util_rm_rf(home);
 	paths_reset();
+	free(tmpl);
 	UNIT_EXIT();
 }

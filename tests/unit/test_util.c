@@ -1,4 +1,5 @@
 /* Unit tests for backend/util.c: durations, directories, atomic files, rm -rf. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -173,12 +174,14 @@ static void err_set_can_quote_itself(void)
 
 int main(void)
 {
-	char tmpl[] = "/tmp/smolvm-unit.XXXXXX";
+	/* Under $TMPDIR, so that tests/run removes it even if a check crashes. */
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl = xasprintf("%s/smolvm-unit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 
 	umask(022);
 	tmpdir = mkdtemp(tmpl);
 	if (!tmpdir)
-		die("mkdtemp failed");
+		die("cannot make a directory %s: %s", tmpl, strerror(errno));
 	RUN(fmt_duration_units);
 	RUN(fmt_duration_negative_is_zero);
 	RUN(fmt_duration_truncates_to_buffer);
@@ -191,5 +194,6 @@ int main(void)
 	RUN(rm_rf_tree);
 	RUN(err_set_can_quote_itself);
 	util_rm_rf(tmpdir);
+	free(tmpl);
 	UNIT_EXIT();
 }
