@@ -1,0 +1,27 @@
+/*
+ * image_root: the guest's file tree of an image: host programs with the
+ * shared libraries they need, busybox and its applets, /etc and /init; and
+ * packing the tree into initrd.img.
+ */
+#ifndef SMOLVM_IMAGE_ROOT_H
+#define SMOLVM_IMAGE_ROOT_H
+
+#include "fs/image_build.h"
+
+/* Host files the programs step copies; recipes list them as needs. */
+#define IMAGE_ROOT_SFTP_SERVER "/usr/lib/openssh/sftp-server"
+#define IMAGE_ROOT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
+/* Step: the static busybox at /bin/busybox and a symlink per applet. */
+int image_root_install_busybox(struct build *b);
+
+/* Step: dropbear, sftp-server and curl with their libraries, and the CA bundle. */
+int image_root_install_programs(struct build *b);
+
+/* Step: the directories, /etc files and /init the guest boots with. */
+int image_root_install_config(struct build *b);
+
+/* Step: the tree as an uncompressed newc cpio, initrd.img; the tree is then removed. */
+int image_root_pack_initrd(struct build *b);
+
+#endif
