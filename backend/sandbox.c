@@ -18,6 +18,7 @@
 #include "backend/util.h"
 #include "fs/image.h"
 #include "net/netns.h"
+#include "net/proxy.h"
 #include "net/tap.h"
 
 /* Sandbox subnets: /30 blocks of 10.77.0.0/16 (host .1, guest .2 of each). */
@@ -212,6 +213,7 @@ static void remove_runtime_files(const struct sandbox *sb)
 
 static void mark_stopped(struct sandbox *sb)
 {
+	proxy_stop(sb);
 	remove_runtime_files(sb);
 	snprintf(sb->state, sizeof sb->state, "%s", SB_STOPPED);
 	sb->pid = 0;
@@ -239,7 +241,8 @@ int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
 	int rc = -1;
 	pid_t pid;
 
-	if (image_require(sb->image) < 0 || ensure_network(sb) < 0)
+	/* The egress proxy listens before the guest can send anything. */
+	if (image_require(sb->image) < 0 || ensure_network(sb) < 0 || proxy_start(sb) < 0)
 		goto out;
 	accel = qemu_accel(kernel, initrd);
 	if (!accel)
@@ -268,6 +271,8 @@ int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
 	}
 	rc = 0;
 out:
+	if (rc < 0)
+		proxy_stop(sb);
 	qemu_argv_free(argv);
 	free(log);
 	free(pidfile);
@@ -427,6 +432,10 @@ int sandbox_stop(struct sandbox *sb, bool force)
 		mark_stopped(sb);
 		return 0;
 	}
+	/* Say so first: watchers (the TUI, ls) must not read the exit as a crash. */
+	snprintf(sb->state, sizeof sb->state, "%s", SB_STOPPING);
+	if (store_save(sb) < 0)
+		return -1;
 	pidfd = qemu_pidfd(sb->pid);
 	if (!force && guest_poweroff(sb) && qemu_wait_exit(pidfd, STOP_CLEAN_MS))
 		goto gone;
@@ -449,6 +458,8 @@ gone:
 int sandbox_rm(struct sandbox *sb)
 {
 	kill_qemu(sb);
+	if (proxy_stop(sb) < 0)
+		return -1;
 	if (store_qemu_alive(sb)) {
 		err_set("QEMU (pid %d) does not die even with SIGKILL", (int)sb->pid);
 		return -1;

@@ -186,8 +186,12 @@ void store_reconcile(struct sandbox *sb)
 {
 	bool claims_live = !strcmp(sb->state, SB_RUNNING) || !strcmp(sb->state, SB_CREATING);
 
-	if (claims_live && !store_qemu_alive(sb))
-		snprintf(sb->state, sizeof sb->state, "%s", SB_CRASHED);
+	bool stopping = !strcmp(sb->state, SB_STOPPING);
+
+	if ((claims_live || stopping) && !store_qemu_alive(sb)) {
+		snprintf(sb->state, sizeof sb->state, "%s", stopping ? SB_STOPPED : SB_CRASHED);
+		sb->pid = 0;
+	}
 }
 
 static int cmp_created(const void *a, const void *b)

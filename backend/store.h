@@ -10,9 +10,12 @@
 struct cJSON;
 
 /* Lifecycle states as stored. "crashed" is also derived on load: a record
- * that says creating/running whose QEMU is gone reads back as crashed. */
+ * that says creating/running whose QEMU is gone reads back as crashed. A
+ * record that says stopping whose QEMU is gone reads back as stopped: the
+ * stop meant it, even if the stopping process died before saying so. */
 #define SB_CREATING "creating"
 #define SB_RUNNING  "running"
+#define SB_STOPPING "stopping"
 #define SB_STOPPED  "stopped"
 #define SB_CRASHED  "crashed"
 
@@ -53,7 +56,8 @@ int store_remove(const char *id);
 /* Is this sandbox's QEMU process alive (checked against pid reuse)? */
 bool store_qemu_alive(const struct sandbox *sb);
 
-/* If the record claims a live QEMU that is gone, mark it crashed. */
+/* If the record claims a live QEMU that is gone, mark it crashed (or
+ * stopped, when it was being stopped). */
 void store_reconcile(struct sandbox *sb);
 
 /* A fresh random id, and a friendly default name not yet taken. */

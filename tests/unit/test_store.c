@@ -348,6 +348,14 @@ static void reconcile_dead_pid_reads_crashed(void)
 	EXPECT_INT(store_load("dead0001", &got), 0);
 	EXPECT_STR(got.state, SB_CRASHED);
 
+	/* A stop in progress whose QEMU is gone finished: stopped, not crashed. */
+	snprintf(a.state, sizeof a.state, "%s", SB_STOPPING);
+	a.pid = dead_pid();
+	EXPECT_INT(store_save(&a), 0);
+	EXPECT_INT(store_load("dead0001", &got), 0);
+	EXPECT_STR(got.state, SB_STOPPED);
+	EXPECT_INT(got.pid, 0);
+
 	/* A stopped record is left alone. */
 	snprintf(a.state, sizeof a.state, "%s", SB_STOPPED);
 	EXPECT_INT(store_save(&a), 0);
