@@ -7,7 +7,8 @@
  * Layout below it:
  *   vms/<id>/       one sandbox: record.json, qmp.sock, console.log, qemu.log
  *   images/<kind>/  a built guest image: vmlinuz, initrd.img, host key, manifest.json
- *   keys/           the per-install SSH user key (id_ed25519, id_ed25519.pub)
+ *   keys/           per-install keys: the SSH user key (id_ed25519) and the guest
+ *                   host key that every image carries (guest_host_ed25519)
  *   cache/          downloaded packages for image builds
  */
 const char *paths_home(void);
