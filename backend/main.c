@@ -4,6 +4,7 @@
 
 #include "backend/cli.h"
 #include "backend/util.h"
+#include "net/proxy.h"
 
 #ifndef SMOLVM_VERSION
 #define SMOLVM_VERSION "dev"
@@ -22,6 +23,9 @@ static const char usage[] =
 	"  stop ID | start ID             shut down / boot again\n"
 	"  rm [--force] ID                delete a sandbox and everything it owns\n"
 	"  logs [-f] ID                   the serial console\n"
+	"Files:\n"
+	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
+	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
 	"Images:\n"
 	"  image build [--force]          build the default guest image\n"
 	"  image ls [--json]              list built images\n"
@@ -46,7 +50,11 @@ static const struct command commands[] = {
 	{ "stop", cli_stop },
 	{ "rm", cli_rm },
 	{ "logs", cli_logs },
+	{ "upload", cli_upload },
+	{ "download", cli_download },
 	{ "image", cli_image },
+	/* Internal: the egress proxy process that `create` and `start` run. */
+	{ "__proxy", proxy_main },
 };
 
 int main(int argc, char **argv)
