@@ -134,7 +134,8 @@ static int sink_end(struct sink *k)
 
 /*
  * Move one body of the given framing from in to out, up to limit bytes.
- * What follows the body stays in in. 0, or -1 with *why.
+ * What follows the body stays in in. 0, or -1 with *why when reading
+ * failed or the body is malformed, -2 when writing to out failed.
  */
 static int copy_body(struct stream *in, enum http_framing f, uint64_t length, struct sink *out,
 		     uint64_t limit, const char **why)
@@ -192,7 +193,7 @@ static int copy_body(struct stream *in, enum http_framing f, uint64_t length, st
 	return 0;
 write_error:
 	*why = "write error in a body";
-	return -1;
+	return -2;
 }
 
 /* Copy both ways until both sides have closed (or a long silence). */
@@ -594,7 +595,7 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	struct sink down = { .fd = c->guest.fd };
 	const struct http_header *cl;
 	const char *why = NULL;
-	bool keep = false;
+	bool keep = false, upload_cut;
 	char line[64];
 	int n;
 
@@ -624,16 +625,20 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 		answer(c, 502, o->reason, false);
 		goto out;
 	}
-	if (copy_body(&c->guest, h->framing, h->length, &up, UINT64_MAX, &why) < 0) {
+	n = copy_body(&c->guest, h->framing, h->length, &up, UINT64_MAX, &why);
+	o->up = up.count;
+	if (n == -1) {
 		o->reason = why;
 		goto out;
 	}
-	o->up = up.count;
+	/* Upstream may stop reading a body it refuses (413) and answer early:
+	 * that answer still goes to the guest, and the connection ends. */
+	upload_cut = n == -2;
 	n = read_response(c, &ups, method, rh, &o->status, &why);
 	if (n < 0) {
-		o->reason = why;
+		o->reason = upload_cut ? "upstream stopped reading the request body" : why;
 		if (o->status)
-			answer(c, o->status, why, false);
+			answer(c, o->status, o->reason, false);
 		goto out;
 	}
 	o->status = rh->status;
@@ -645,7 +650,7 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	}
 
 	/* The response head, re-serialised, framed for this guest. */
-	keep = h->keep_alive && rh->status != 101;
+	keep = h->keep_alive && rh->status != 101 && !upload_cut;
 	down.chunked = (rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) &&
 		       h->minor == 1;
 	if ((rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) && !down.chunked)
