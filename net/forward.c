@@ -336,11 +336,14 @@ static int answer(struct conn *c, int status, const char *msg, bool keep)
 	return rc;
 }
 
+/* A field for the log, cut to size; bytes outside printable ASCII (a Host
+ * header may carry any) become '?', so every line is valid UTF-8. */
 static void copy_text(char *dst, size_t size, const char *s, size_t len)
 {
 	if (len >= size)
 		len = size - 1;
-	memcpy(dst, s, len);
+	for (size_t i = 0; i < len; i++)
+		dst[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
 	dst[len] = '\0';
 }
 
@@ -721,7 +724,7 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	const char *host = NULL, *target = h->target, *why = NULL;
 	size_t host_len = 0, target_len = h->target_len, plen;
 	char *norm = NULL, *host_header = NULL;
-	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7);
+	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7), redirected = false;
 	uint16_t port = 80;
 	int fd = -1, status = 0, keep = 0;
 
@@ -758,10 +761,7 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 		if (split_authority(h->host->value, h->host->value_len, &host, &host_len, &port,
 				    false, &why) < 0)
 			goto bad;
-		if (port != c->orig_port) {
-			why = "the Host header's port is not the port the connection went to";
-			goto bad;
-		}
+		redirected = true;
 	} else if (target_len > 7 && !strncasecmp(target, "http://", 7) && c->explicit_proxy) {
 		const char *auth = target + 7, *slash;
 		size_t alen;
@@ -794,6 +794,10 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	}
 	copy_text(o->host, sizeof o->host, host, host_len);
 	o->port = port;
+	if (redirected && port != c->orig_port) {
+		why = "the Host header's port is not the port the connection went to";
+		goto bad;
+	}
 	if (!connect) {
 		const char *q = memchr(target, '?', target_len);
 

@@ -33,6 +33,8 @@
 #define STOP_MS 2000
 #define CONN_MAX 256
 #define THREAD_STACK (512 * 1024)
+/* How often the proxy checks that its sandbox still exists. */
+#define ORPHAN_CHECK_MS 5000
 /* The tap's name inside every sandbox's namespace (net/tap.h). */
 #define TAP_NAME "tap0"
 
@@ -338,7 +340,8 @@ int proxy_main(int argc, char **argv)
 	struct sandbox sb;
 	pthread_attr_t attr;
 	sigset_t sigs;
-	char *pidfile, *logpath, *text;
+	char *pidfile, *logpath, *text, *record;
+	int64_t next_check;
 	int lfd, ufd, sfd;
 
 	if (argc != 2) {
@@ -388,6 +391,8 @@ int proxy_main(int argc, char **argv)
 	say("pid %d for sandbox %s: HTTP on %s:%d, DNS on port %d", (int)getpid(), sb.id,
 	    sb.host_ip, PROXY_PORT, DNS_PORT);
 
+	record = paths_vm_file(sb.id, "record.json");
+	next_check = util_now_ms() + ORPHAN_CHECK_MS;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -398,12 +403,21 @@ int proxy_main(int argc, char **argv)
 			{ .fd = sfd, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
+		int n = poll(p, 3, ORPHAN_CHECK_MS);
 
-		if (poll(p, 3, -1) < 0) {
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			say("poll: %s", strerror(errno));
 			return 1;
+		}
+		/* A sandbox removed behind smolvm's back must not leave us running. */
+		if (util_now_ms() >= next_check) {
+			if (!util_exists(record) || !netns_exists(sb.netns)) {
+				say("the sandbox or its namespace is gone");
+				break;
+			}
+			next_check = util_now_ms() + ORPHAN_CHECK_MS;
 		}
 		if (p[0].revents & POLLIN)
 			accept_one(lfd, &attr);

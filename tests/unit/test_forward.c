@@ -268,6 +268,7 @@ static void test_bad_requests(void)
 		"CONNECT up.test:443 HTTP/1.1\r\nHost: up.test:443\r\n\r\n",
 		"GET /ok HTTP/1.1\r\nHost: up.test:1\r\n\r\n",			/* port mismatch */
 		"GET /ok HTTP/1.1\r\nHost: user@up.test\r\n\r\n",
+		"GET /ok HTTP/1.1\r\nHost: up.t\xc3\xa9st\xff\r\n\r\n",
 	};
 
 	up_reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
@@ -303,6 +304,8 @@ static void test_log(void)
 	EXPECT(text && strstr(text, "\"path\":\"/ok/%7euser\",\"decision\":\"allow\",\"rule\":\"up\""));
 	/* The query string is left out of the log. */
 	EXPECT(text && !strstr(text, "q=1"));
+	/* Bytes outside ASCII in a Host header are logged as '?'. */
+	EXPECT(text && strstr(text, "\"host\":\"up.t??st?\""));
 	free(text);
 }
 
