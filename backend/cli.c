@@ -2,9 +2,45 @@
 #include "backend/cli.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/store.h"
+#include "backend/util.h"
 
 int cli_usage(const char *text)
 {
 	fputs(text, stdout);
 	return 0;
+}
+
+int cli_need_root(const char *cmd)
+{
+	if (geteuid() == 0)
+		return 0;
+	fprintf(stderr, "smolvm %s needs root: it connects from inside the sandbox's network "
+		"namespace; run it with sudo\n", cmd);
+	return -1;
+}
+
+int cli_running_sandbox(const char *key, struct sandbox *sb)
+{
+	if (store_resolve(key, sb) < 0) {
+		fprintf(stderr, "smolvm: %s\n", err_msg());
+		return -1;
+	}
+	if (!strcmp(sb->state, SB_RUNNING))
+		return 0;
+	if (!strcmp(sb->state, SB_STOPPED))
+		fprintf(stderr, "smolvm: sandbox %s is stopped; run `smolvm start %s`\n",
+			sb->name, sb->name);
+	else if (!strcmp(sb->state, SB_CRASHED))
+		fprintf(stderr, "smolvm: sandbox %s has crashed (its QEMU is gone); see "
+			"`smolvm logs %s`, then `smolvm rm %s`\n", sb->name, sb->name, sb->name);
+	else if (!strcmp(sb->state, SB_CREATING))
+		fprintf(stderr, "smolvm: sandbox %s is still starting; try again in a moment\n",
+			sb->name);
+	else
+		fprintf(stderr, "smolvm: sandbox %s is %s, not running\n", sb->name, sb->state);
+	return -1;
 }

@@ -15,6 +15,10 @@ int cli_logs(int argc, char **argv);
 int cli_exec(int argc, char **argv);
 int cli_ssh(int argc, char **argv);
 
+/* backend/cli_files.c: copying files in and out of a sandbox */
+int cli_upload(int argc, char **argv);
+int cli_download(int argc, char **argv);
+
 /* backend/cli_image.c: guest images */
 int cli_image(int argc, char **argv);
 
@@ -23,5 +27,15 @@ int tui_main(int argc, char **argv);
 
 /* Print a command's usage text and return 0, for --help. */
 int cli_usage(const char *text);
+
+struct sandbox;
+
+/* Commands that connect to a guest enter its network namespace: unless we
+ * are root, say so for `smolvm cmd` and return -1. */
+int cli_need_root(const char *cmd);
+
+/* Resolve an id, id prefix or name into sb and insist that the sandbox is
+ * running; otherwise print why not (and how to fix it) and return -1. */
+int cli_running_sandbox(const char *key, struct sandbox *sb);
 
 #endif

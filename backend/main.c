@@ -23,6 +23,9 @@ static const char usage[] =
 	"  stop ID | start ID             shut down / boot again\n"
 	"  rm [--force] ID                delete a sandbox and everything it owns\n"
 	"  logs [-f] ID                   the serial console\n"
+	"Files:\n"
+	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
+	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
 	"Images:\n"
 	"  image build [--force]          build the default guest image\n"
 	"  image ls [--json]              list built images\n"
@@ -47,6 +50,8 @@ static const struct command commands[] = {
 	{ "stop", cli_stop },
 	{ "rm", cli_rm },
 	{ "logs", cli_logs },
+	{ "upload", cli_upload },
+	{ "download", cli_download },
 	{ "image", cli_image },
 	/* Internal: the egress proxy process that `create` and `start` run. */
 	{ "__proxy", proxy_main },
