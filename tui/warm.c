@@ -13,7 +13,6 @@
 
 #define OPEN_TIMEOUT_MS 10000
 #define RETRY_MAX_MS 15000
-#define CRASH_GRACE_MS 2000
 
 /* What a worker hands back; small enough for one atomic pipe write. */
 struct warm_msg {
@@ -168,15 +167,6 @@ bool warm_sync(struct warm *w, const struct sandbox *sbs, size_t n)
 		}
 		s->seen = true;
 		snprintf(s->name, sizeof s->name, "%s", sb->name);
-		/* A QEMU that just exited reads as crashed until `stop` has written
-		 * its record: give the record a moment before believing it. */
-		if (strcmp(sb->state, SB_CRASHED))
-			s->crashed_since = 0;
-		else if (!s->crashed_since)
-			s->crashed_since = now;
-		if (s->crashed_since && now - s->crashed_since < CRASH_GRACE_MS &&
-		    s->state == WARM_READY)
-			continue;
 		if (!running || s->pid != sb->pid || s->started != sb->started) {
 			/* Stopped, crashed or booted again: the old session is dead. */
 			if (s->state != WARM_IDLE) {
@@ -186,6 +176,9 @@ bool warm_sync(struct warm *w, const struct sandbox *sbs, size_t n)
 					snprintf(why, sizeof why, "%s was started again", sb->name);
 				else if (!strcmp(sb->state, SB_CRASHED))
 					snprintf(why, sizeof why, "%s crashed", sb->name);
+				else if (!strcmp(sb->state, SB_STOPPING) ||
+					 !strcmp(sb->state, SB_STOPPED))
+					snprintf(why, sizeof why, "%s was stopped", sb->name);
 				else
 					snprintf(why, sizeof why, "%s is %s", sb->name, sb->state);
 				session_reset(s, why);

@@ -39,7 +39,6 @@ struct session {
 	struct ssh_chan_req orphan;	/* an open whose shell was closed meanwhile */
 	bool orphaned;
 	bool seen;			/* still in the list at the last sync */
-	int64_t crashed_since;		/* when the store first said crashed, or 0 */
 };
 
 struct warm {

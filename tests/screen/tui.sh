@@ -207,7 +207,7 @@ expect_screen "t switches the theme" 5 "theme light"
 tm_keys Enter
 expect_screen "Enter opens a shell in the clicked sandbox" 15 "root@beta:~#"
 "$SMOLVM" stop beta >/dev/null 2>&1
-expect_screen "stopping the sandbox ends its shell, saying why" 10 "beta is stopped"
+expect_screen "stopping the sandbox ends its shell, saying why" 10 "beta was stopped"
 tm_keys z
 if wait_line 10 " beta " "stopped" && ! line_has " beta " "●"; then
 	ok "the list shows it stopped, without a session"
