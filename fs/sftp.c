@@ -14,17 +14,10 @@
 #include <unistd.h>
 
 #include "backend/util.h"
+#include "fs/sftp_wire.h"
 
-/*
- * libssh2 1.10 turns one large libssh2_sftp_write() into many pipelined
- * SFTP requests (30000 bytes each) and returns as acknowledgements come
- * back; the caller must offer the unacknowledged bytes again, followed by
- * more. So the copy keeps a buffer of IO_BUF bytes, offers everything not
- * yet acknowledged, and tops it up by READ_CHUNK once less than that is
- * left. Reads likewise ask libssh2 for READ_CHUNK, which it reads ahead.
- */
-#define READ_CHUNK (256 * 1024)
-#define IO_BUF (4 * READ_CHUNK)
+/* Bytes read from a file on the host per call (and written per call to one). */
+#define LOCAL_CHUNK (256 * 1024)
 /* A sandbox that sends nothing for this long while we wait is given up on. */
 #define IDLE_TIMEOUT_MS 60000
 /* A write that fails with this little room left means the disk is full. */
@@ -64,8 +57,13 @@ struct sftp {
 	LIBSSH2_SFTP *sftp;
 	char *name;
 	unsigned long fx;	/* SFTP status of the last failed request, 0 if none */
+	struct sftp_wire *wire;	/* file reads and writes on the same channel */
+	size_t chunk;		/* bytes per read or write request */
 	unsigned gen;		/* counts new SFTP channels (see remote_renew) */
-	LIBSSH2_SFTP **retired;	/* channels given up, to shut at the end */
+	struct retired {
+		LIBSSH2_SFTP *sftp;
+		struct sftp_wire *wire;
+	} *retired;		/* channels given up, to shut at the end */
 	size_t nretired;
 };
 
@@ -75,9 +73,9 @@ struct side;
 
 struct file {
 	struct side *sd;
-	int fd;
-	LIBSSH2_SFTP_HANDLE *h;
-	unsigned gen;		/* the SFTP channel h belongs to */
+	int fd;				/* a file on the host */
+	struct sftp_wire_file *wf;	/* a file in the sandbox */
+	unsigned gen;			/* the SFTP channel wf belongs to */
 	char *path;
 	char *shown;		/* its final path, for messages */
 	char *dir_shown;	/* and the directory it goes into */
@@ -98,10 +96,10 @@ struct side_ops {
 	/* a new file (never an existing one), mode 0600 */
 	struct file *(*create)(struct side *sd, const char *path, const char *shown,
 			       const char *dir_shown);
-	/* 0 at the end */
+	/* 0 at the end; n is at least the side's chunk */
 	ssize_t (*read)(struct file *f, char *buf, size_t n);
-	/* may take fewer than n bytes; offer the rest again, followed by more */
-	ssize_t (*write)(struct file *f, const char *buf, size_t n);
+	/* all n bytes */
+	int (*write)(struct file *f, const char *buf, size_t n);
 	int (*close)(struct file *f);
 	/* drop a file whose copy failed half-way, without a word to the peer */
 	void (*abandon)(struct file *f);
@@ -121,6 +119,7 @@ struct side {
 	struct sftp *s;		/* NULL on the host */
 	const char *where;	/* "on the host", "in sandbox NAME" */
 	mode_t keep_bits;	/* permission bits kept when writing here */
+	size_t chunk;		/* bytes per request (the copy reads this much at a time) */
 };
 
 static char *join(const char *dir, const char *name)
@@ -292,7 +291,7 @@ static ssize_t local_read(struct file *f, char *buf, size_t n)
 	}
 }
 
-static ssize_t local_write(struct file *f, const char *buf, size_t n)
+static int local_write(struct file *f, const char *buf, size_t n)
 {
 	size_t done = 0;
 
@@ -305,7 +304,7 @@ static ssize_t local_write(struct file *f, const char *buf, size_t n)
 			return local_fail("write", f->shown);
 		done += (size_t)w;
 	}
-	return (ssize_t)n;
+	return 0;
 }
 
 static void file_free(struct file *f)
@@ -383,16 +382,19 @@ static const struct side_ops local_ops = {
 
 /* ---- the sandbox's side ------------------------------------------------ */
 
-/* Wait for the socket after libssh2 said EAGAIN. */
-static int remote_wait(struct sftp *s)
+/* Wait for the socket after libssh2 said EAGAIN: 0 when it is ready; with
+ * timeout_ms >= 0, 1 when that passed first. */
+static int remote_wait_for(struct sftp *s, int timeout_ms)
 {
-	int64_t deadline = util_now_ms() + IDLE_TIMEOUT_MS;
+	int64_t deadline = util_now_ms() + (timeout_ms >= 0 ? timeout_ms : IDLE_TIMEOUT_MS);
 	struct pollfd p = { .fd = ssh_fd(s->c), .events = ssh_poll_events(s->c) };
 
 	for (;;) {
 		int64_t left = deadline - util_now_ms();
 		int rc;
 
+		if (left <= 0 && timeout_ms >= 0)
+			return 1;
 		if (left <= 0) {
 			err_set("sandbox %s stopped answering (nothing for %d s)", s->name,
 				IDLE_TIMEOUT_MS / 1000);
@@ -408,6 +410,16 @@ static int remote_wait(struct sftp *s)
 	}
 }
 
+static int remote_wait(struct sftp *s)
+{
+	return remote_wait_for(s, -1);
+}
+
+static int wire_wait(void *arg, int timeout_ms)
+{
+	return remote_wait_for(arg, timeout_ms);
+}
+
 /* Repeat a libssh2 call until it is not EAGAIN; rc stays EAGAIN (with
  * err_set) when the wait failed. */
 #define AGAIN(s, rc, call) \
@@ -415,26 +427,6 @@ static int remote_wait(struct sftp *s)
 #define AGAIN_PTR(s, p, call) \
 	do { (p) = (call); } while (!(p) && \
 		libssh2_session_last_errno((s)->sess) == LIBSSH2_ERROR_EAGAIN && remote_wait(s) == 0)
-
-static const char *fx_text(unsigned long fx)
-{
-	switch (fx) {
-	case LIBSSH2_FX_EOF: return "end of file";
-	case LIBSSH2_FX_NO_SUCH_FILE: return "no such file or directory";
-	case LIBSSH2_FX_PERMISSION_DENIED: return "permission denied";
-	case LIBSSH2_FX_OP_UNSUPPORTED: return "not supported by the sandbox's SFTP server";
-	case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM: return "no space left";
-	case LIBSSH2_FX_QUOTA_EXCEEDED: return "quota exceeded";
-	case LIBSSH2_FX_FILE_ALREADY_EXISTS: return "file exists";
-	case LIBSSH2_FX_WRITE_PROTECT: return "read-only file system";
-	case LIBSSH2_FX_NOT_A_DIRECTORY: return "not a directory";
-	case LIBSSH2_FX_DIR_NOT_EMPTY: return "directory not empty";
-	case LIBSSH2_FX_INVALID_FILENAME: return "invalid file name";
-	case LIBSSH2_FX_LINK_LOOP: return "too many levels of symbolic links";
-	/* OpenSSH's server (SFTP version 3) says FAILURE for everything else. */
-	default: return "failed";
-	}
-}
 
 /* err_set() for a failed call with result rc; returns -1. */
 static int remote_fail(struct sftp *s, int rc, const char *what, const char *path)
@@ -446,7 +438,7 @@ static int remote_fail(struct sftp *s, int rc, const char *what, const char *pat
 		why = xstrdup(err_msg());
 	} else if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL) {
 		s->fx = libssh2_sftp_last_error(s->sftp);
-		why = xstrdup(fx_text(s->fx));
+		why = xstrdup(sftp_wire_status_text(s->fx));
 	} else {
 		why = xasprintf("SSH error: %s", ssh_last_error(s->c));
 	}
@@ -567,14 +559,14 @@ static char *remote_readlink(struct side *sd, const char *path)
 	return xstrdup(buf);
 }
 
-static struct file *remote_file(struct side *sd, LIBSSH2_SFTP_HANDLE *h, const char *path,
+static struct file *remote_file(struct side *sd, struct sftp_wire_file *wf, const char *path,
 				const char *shown, const char *dir_shown)
 {
 	struct file *f = xcalloc(1, sizeof *f);
 
 	f->sd = sd;
 	f->fd = -1;
-	f->h = h;
+	f->wf = wf;
 	f->gen = sd->s->gen;
 	f->path = xstrdup(path);
 	f->shown = xstrdup(shown);
@@ -582,45 +574,13 @@ static struct file *remote_file(struct side *sd, LIBSSH2_SFTP_HANDLE *h, const c
 	return f;
 }
 
-static struct file *remote_open_read(struct side *sd, const char *path)
-{
-	struct sftp *s = sd->s;
-	LIBSSH2_SFTP_HANDLE *h;
-
-	AGAIN_PTR(s, h, libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path),
-					     LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE));
-	if (!h) {
-		remote_fail_last(s, "open", path);
-		return NULL;
-	}
-	return remote_file(sd, h, path, path, NULL);
-}
-
-static struct file *remote_create(struct side *sd, const char *path, const char *shown,
-				  const char *dir_shown)
-{
-	struct sftp *s = sd->s;
-	LIBSSH2_SFTP_HANDLE *h;
-
-	AGAIN_PTR(s, h, libssh2_sftp_open_ex(s->sftp, path, (unsigned)strlen(path),
-					     LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT |
-					     LIBSSH2_FXF_EXCL, 0600, LIBSSH2_SFTP_OPENFILE));
-	if (!h) {
-		remote_fail_last(s, "create", shown);
-		return NULL;
-	}
-	return remote_file(sd, h, path, shown, dir_shown);
-}
-
 /*
- * libssh2 1.10 cannot take back pipelined requests half-way: after a
- * failed write (or read), or when a copy stops early, it drops the
- * requests still queued, and one of them may be half on the wire, so the
- * server would read our next request as its remainder. So that channel is
- * retired and a new one started; handles of the old one are left alone
- * (gen tells them apart). The old channel is shut only in sftp_close():
- * freed earlier, its last messages could arrive while the next channel is
- * being set up, and setting up stalls. The error message is kept.
+ * A channel that failed (a broken packet, a timeout half-way through a
+ * request) is retired and a new one started; files of the old one are
+ * only forgotten (gen tells them apart). The old channel is shut only in
+ * sftp_close(): freed earlier, its last messages could arrive while the
+ * next one is being set up, and libssh2 then stalls setting it up. The
+ * error message is kept.
  */
 static void remote_renew(struct sftp *s)
 {
@@ -628,23 +588,78 @@ static void remote_renew(struct sftp *s)
 
 	s->gen++;
 	s->retired = xrealloc(s->retired, (s->nretired + 1) * sizeof *s->retired);
-	s->retired[s->nretired++] = s->sftp;
+	s->retired[s->nretired++] = (struct retired){ s->sftp, s->wire };
+	s->wire = NULL;
 	AGAIN_PTR(s, s->sftp, libssh2_sftp_init(s->sess));
+	if (s->sftp) {
+		s->wire = sftp_wire_new(libssh2_sftp_get_channel(s->sftp), wire_wait, s);
+		if (sftp_wire_start(s->wire) < 0) {
+			sftp_wire_free(s->wire);
+			s->wire = NULL;
+		}
+	}
 	err_set("%s", why);
 	free(why);
 }
 
+/* A failed sftp_wire call: the server refused, or the channel broke (it is
+ * then replaced). */
+static int wire_fail(struct sftp *s, const char *what, const char *path)
+{
+	char *why;
+
+	s->fx = sftp_wire_status(s->wire);
+	why = xstrdup(s->fx ? sftp_wire_status_text(s->fx) : err_msg());
+	err_set("cannot %s %s in sandbox %s: %s", what, path, s->name, why);
+	free(why);
+	if (!s->fx)
+		remote_renew(s);
+	return -1;
+}
+
+/* After a failed remote_renew() no channel is left to use. */
+static bool remote_usable(struct sftp *s, const char *path)
+{
+	if (s->wire)
+		return true;
+	err_set("cannot reach the SFTP server of sandbox %s any more (for %s)", s->name, path);
+	return false;
+}
+
+static struct file *remote_open_read(struct side *sd, const char *path)
+{
+	struct sftp *s = sd->s;
+	struct sftp_wire_file *wf;
+
+	if (!remote_usable(s, path))
+		return NULL;
+	if (sftp_wire_open(s->wire, path, &wf) < 0) {
+		wire_fail(s, "open", path);
+		return NULL;
+	}
+	return remote_file(sd, wf, path, path, NULL);
+}
+
+static struct file *remote_create(struct side *sd, const char *path, const char *shown,
+				  const char *dir_shown)
+{
+	struct sftp *s = sd->s;
+	struct sftp_wire_file *wf;
+
+	if (!remote_usable(s, shown))
+		return NULL;
+	if (sftp_wire_create(s->wire, path, 0600, &wf) < 0) {
+		wire_fail(s, "create", shown);
+		return NULL;
+	}
+	return remote_file(sd, wf, path, shown, dir_shown);
+}
+
 static ssize_t remote_read(struct file *f, char *buf, size_t n)
 {
-	struct sftp *s = f->sd->s;
-	ssize_t rc;
+	ssize_t rc = sftp_wire_read(f->wf, buf, n);
 
-	AGAIN(s, rc, libssh2_sftp_read(f->h, buf, n));
-	if (rc < 0) {
-		remote_fail(s, (int)rc, "read", f->shown);
-		remote_renew(s);
-	}
-	return rc < 0 ? -1 : rc;
+	return rc < 0 ? wire_fail(f->sd->s, "read", f->shown) : rc;
 }
 
 /*
@@ -669,42 +684,76 @@ static void remote_check_space(struct sftp *s, struct file *f, unsigned long fx)
 			f->shown);
 }
 
-static ssize_t remote_write(struct file *f, const char *buf, size_t n)
+/* Close f's file in the sandbox, or forget it if its channel is gone. */
+static int remote_finish(struct file *f)
 {
 	struct sftp *s = f->sd->s;
-	ssize_t rc;
+	int rc;
 
-	AGAIN(s, rc, libssh2_sftp_write(f->h, buf, n));
-	if (rc < 0) {
-		unsigned long fx;
-
-		remote_fail(s, (int)rc, "write", f->shown);
-		fx = s->fx;
-		remote_renew(s);
-		remote_check_space(s, f, fx);
+	if (!f->wf)
+		return 0;
+	if (f->gen != s->gen) {
+		sftp_wire_drop(f->wf);
+		f->wf = NULL;
 		return -1;
 	}
+	rc = sftp_wire_close(f->wf);
+	f->wf = NULL;
 	return rc;
+}
+
+static int remote_write(struct file *f, const char *buf, size_t n)
+{
+	struct sftp *s = f->sd->s;
+	size_t chunk = sftp_wire_chunk(s->wire);
+	unsigned long fx;
+	char *why;
+
+	for (size_t off = 0; off < n; off += chunk)
+		if (sftp_wire_write(f->wf, buf + off, n - off < chunk ? n - off : chunk) < 0)
+			goto fail;
+	return 0;
+fail:
+	wire_fail(s, "write", f->shown);
+	fx = s->fx;
+	if (!fx)
+		return -1;
+	/* Refused: finish the file (answers to it are still to come) before
+	 * anything else is asked on the channel. */
+	why = xstrdup(err_msg());
+	if (remote_finish(f) < 0 && !sftp_wire_status(s->wire))
+		remote_renew(s);
+	err_set("%s", why);
+	free(why);
+	remote_check_space(s, f, fx);
+	return -1;
 }
 
 static int remote_close(struct file *f)
 {
 	struct sftp *s = f->sd->s;
-	int rc = 0;
+	bool stale = f->wf && f->gen != s->gen;
+	int rc = remote_finish(f);
 
-	if (f->gen == s->gen) {
-		rc = remote_close_handle(s, f->h);
-		if (rc < 0)
-			remote_fail(s, rc, "finish writing", f->shown);
+	if (rc < 0 && !stale) {
+		wire_fail(s, "finish", f->shown);
+		remote_check_space(s, f, s->fx);
 	}
 	file_free(f);
-	return rc < 0 ? -1 : 0;
+	return rc;
 }
 
+/* Our requests are always whole, so even a copy stopped half-way closes
+ * its file normally. */
 static void remote_abandon(struct file *f)
 {
-	if (f->gen == f->sd->s->gen)
-		remote_renew(f->sd->s);
+	struct sftp *s = f->sd->s;
+	char *why = xstrdup(err_msg());
+
+	if (remote_finish(f) < 0 && f->gen == s->gen && !sftp_wire_status(s->wire))
+		remote_renew(s);
+	err_set("%s", why);
+	free(why);
 	file_free(f);
 }
 
@@ -922,7 +971,8 @@ static struct node *scan_root(struct side *sd, const char *path, const char *nam
 	return n;
 }
 
-static struct side host_side = { .ops = &local_ops, .where = "on the host", .keep_bits = 07777 };
+static struct side host_side = { .ops = &local_ops, .where = "on the host", .keep_bits = 07777,
+				 .chunk = LOCAL_CHUNK };
 
 struct sftp_tree *sftp_scan_local(char *const *paths, int n)
 {
@@ -992,6 +1042,7 @@ struct xfer {
 	struct sftp_job *job;
 	struct progress_info info;
 	char *buf;
+	size_t chunk;		/* its size */
 };
 
 static int cancelled(struct xfer *x)
@@ -1065,36 +1116,16 @@ static char *temp_path(const char *dir, const char *name)
 
 static int copy_data(struct xfer *x, struct file *in, struct file *out)
 {
-	size_t off = 0, len = 0;
-	bool eof = false;
-
 	for (;;) {
 		ssize_t n;
 
 		if (cancelled(x))
 			return -1;
-		/* Top up once little is left to offer; memmove only that little. */
-		if (!eof && len - off < READ_CHUNK) {
-			memmove(x->buf, x->buf + off, len - off);
-			len -= off;
-			off = 0;
-			n = x->src->ops->read(in, x->buf + len, IO_BUF - len < READ_CHUNK ?
-					      IO_BUF - len : READ_CHUNK);
-			if (n < 0)
-				return -1;
-			if (n == 0)
-				eof = true;
-			len += (size_t)n;
-		}
-		if (off == len) {
-			if (eof)
-				return 0;
-			continue;
-		}
-		n = x->dst->ops->write(out, x->buf + off, len - off);
-		if (n < 0)
+		n = x->src->ops->read(in, x->buf, x->chunk);
+		if (n <= 0)
+			return (int)n;
+		if (x->dst->ops->write(out, x->buf, (size_t)n) < 0)
 			return -1;
-		off += (size_t)n;
 		x->job->bytes += (uint64_t)n;
 		report(x);
 	}
@@ -1235,7 +1266,12 @@ static int copy_roots(struct xfer *x, struct node *const *roots, size_t n, const
 		free(path);
 	}
 	x->top = dir_shown;
-	x->buf = xmalloc(IO_BUF);
+	/* Read what the destination takes in one request, and never less
+	 * than one request of the source. */
+	x->chunk = x->dst->chunk;
+	if (x->src->s && x->chunk < x->src->chunk)
+		x->chunk = x->src->chunk;
+	x->buf = xmalloc(x->chunk);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = copy_node(x, roots[i], dir, dir_shown, false);
 	free(x->buf);
@@ -1267,6 +1303,12 @@ struct sftp *sftp_open(struct ssh_conn *c, const char *name)
 		free(s);
 		return NULL;
 	}
+	s->wire = sftp_wire_new(libssh2_sftp_get_channel(s->sftp), wire_wait, s);
+	if (sftp_wire_start(s->wire) < 0) {
+		err_set("cannot talk SFTP with sandbox %s: %s", name, err_msg());
+		sftp_close(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -1276,9 +1318,12 @@ void sftp_close(struct sftp *s)
 
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nretired; i++)
-		AGAIN(s, rc, libssh2_sftp_shutdown(s->retired[i]));
+	for (size_t i = 0; i < s->nretired; i++) {
+		AGAIN(s, rc, libssh2_sftp_shutdown(s->retired[i].sftp));
+		sftp_wire_free(s->retired[i].wire);
+	}
 	AGAIN(s, rc, libssh2_sftp_shutdown(s->sftp));
+	sftp_wire_free(s->wire);
 	ssh_set_blocking(s->c, true);
 	free(s->retired);
 	free(s->name);
@@ -1317,7 +1362,8 @@ static void job_start(struct xfer *x, const struct sftp_tree *t)
 int sftp_upload(struct sftp *s, const struct sftp_tree *t, const char *dest_dir,
 		struct sftp_job *job)
 {
-	struct side remote = { .ops = &remote_ops, .s = s, .keep_bits = 07777 };
+	struct side remote = { .ops = &remote_ops, .s = s, .keep_bits = 07777,
+			       .chunk = sftp_wire_chunk(s->wire) };
 	struct xfer x = { .src = &host_side, .dst = &remote, .job = job };
 	struct attrs a;
 	char *where = xasprintf("in sandbox %s", s->name), *dir;
@@ -1397,8 +1443,9 @@ int sftp_download(struct sftp *s, const char *remote_path, const char *local,
 		  struct sftp_job *job)
 {
 	/* Set-id bits from the sandbox are not wanted on the host. */
-	struct side remote = { .ops = &remote_ops, .s = s };
-	struct side host = { .ops = &local_ops, .where = "on the host", .keep_bits = 01777 };
+	struct side remote = { .ops = &remote_ops, .s = s, .chunk = sftp_wire_chunk(s->wire) };
+	struct side host = { .ops = &local_ops, .where = "on the host", .keep_bits = 01777,
+			     .chunk = LOCAL_CHUNK };
 	struct xfer x = { .src = &remote, .dst = &host, .job = job };
 	struct sftp_tree t = { 0 };
 	struct node *root = NULL;
