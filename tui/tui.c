@@ -269,13 +269,16 @@ int tui_main(int argc, char **argv)
 		fprintf(stderr, "%s\n\n%s", err_msg(), usage);
 		return 2;
 	}
-	free(res.pos);
-	if (res.help)
+	if (res.help) {
+		free(res.pos);
 		return cli_usage(usage);
+	}
 	if (res.npos) {
 		fprintf(stderr, "smolvm tui: unexpected argument '%s'\n\n%s", res.pos[0], usage);
+		free(res.pos);
 		return 2;
 	}
+	free(res.pos);
 	a = xcalloc(1, sizeof *a);
 	a->view = -1;
 	a->click_row = -1;

@@ -42,6 +42,8 @@ write_record() {
 # --- options and theme files ------------------------------------------------
 run "$SMOLVM" tui --help
 check_match "tui --help" "$RC $OUT" "^0 usage: smolvm tui .*--theme NAME"
+run "$SMOLVM" tui --theme dark extra
+check_match "an extra argument is refused by name" "$RC $OUT" "^2 smolvm tui: unexpected argument 'extra'"
 run "$SMOLVM" tui --theme nope
 check_match "an unknown theme is refused and the installed ones named" "$RC $OUT" \
 	"^2 smolvm: no theme 'nope' .*nope\.theme.*installed themes: .*dark.*light"
