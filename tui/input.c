@@ -1,4 +1,5 @@
 #include "tui/input.h"
+#include "tui/screen.h"
 
 #include <curses.h>
 #include <string.h>
@@ -168,6 +169,8 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 	enum dialog_result r;
 
 	a->dirty = true;
+	if (screen_too_small())
+		return;
 	/* Alt means something only to a shell; elsewhere it was Esc, then a key. */
 	if (alt && (a->overlay != OV_NONE || !sh || a->prefix_armed)) {
 		on_key(a, false, 0x1b, false);

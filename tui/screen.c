@@ -175,6 +175,11 @@ static void place_cursor(struct app *a)
 	curs_set(0);
 }
 
+bool screen_too_small(void)
+{
+	return LINES < MIN_LINES || COLS < MIN_COLS;
+}
+
 void screen_draw(struct app *a)
 {
 	struct shell *sh = app_shell(a);
@@ -185,7 +190,7 @@ void screen_draw(struct app *a)
 		erase();
 		a->dirty = true;
 	}
-	if (LINES < MIN_LINES || COLS < MIN_COLS) {
+	if (screen_too_small()) {
 		if (a->dirty) {
 			erase();
 			mvprintw(0, 0, "Too small: %dx%d.", COLS, LINES);

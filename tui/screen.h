@@ -7,4 +7,8 @@
 
 void screen_draw(struct app *a);
 
+/* Below the minimum size only a notice is drawn, and keys are ignored:
+ * nothing may act on a dialog or list the person cannot see. */
+bool screen_too_small(void);
+
 #endif
