@@ -203,7 +203,7 @@ int cli_create(int argc, char **argv)
 	bool json = false;
 	struct arg_spec specs[] = {
 		{ "--name", 0, ARG_STR, &name, 0, 0 },
-		{ "--mem", 0, ARG_INT, &mem, 64, 1 << 20 },
+		{ "--mem", 0, ARG_INT, &mem, SANDBOX_MIN_MEM_MIB, 1 << 20 },
 		{ "--cpus", 0, ARG_INT, &cpus, 1, 64 },
 		{ "--image", 0, ARG_STR, &image, 0, 0 },
 		{ "--json", 0, ARG_FLAG, &json, 0, 0 },

@@ -301,6 +301,22 @@ static int boot_timeout_ms(const struct sandbox *sb)
  * moment's race, so SSH gets this long before the boot counts as failed. */
 #define SSH_GRACE_MS 5000
 
+/* QEMU went away during boot: say why when the console makes it plain. */
+static void explain_boot_exit(const struct sandbox *sb, const struct sandbox_booting *b)
+{
+	char *console = sandbox_log_tail(sb, "console.log", b->console_from, 400);
+
+	/* An initramfs that does not fit in RAM fails to unpack and panics. */
+	if (strstr(console, "No space left on device") ||
+	    strstr(console, "Initramfs unpacking failed"))
+		err_set("the guest ran out of memory unpacking its image: %d MiB is too "
+			"little for image '%s'; give it more with --mem (256 or more)",
+			sb->mem_mib, sb->image);
+	else
+		err_set("QEMU exited while the guest was booting");
+	free(console);
+}
+
 int sandbox_wait_ready(struct sandbox *sb, struct sandbox_booting *b, int64_t t0_ms,
 		       const volatile sig_atomic_t *cancel)
 {
@@ -315,7 +331,7 @@ int sandbox_wait_ready(struct sandbox *sb, struct sandbox_booting *b, int64_t t0
 		err_set("the guest did not print %s within %d s (raise SMOLVM_BOOT_TIMEOUT if "
 			"the host is busy)", QEMU_READY_LINE, timeout / 1000);
 	else if (rc < 0 && !(cancel && *cancel))
-		err_set("QEMU exited while the guest was booting");
+		explain_boot_exit(sb, b);
 	ssh_deadline = util_now_ms() + SSH_GRACE_MS;
 	if (ssh_deadline > deadline)
 		ssh_deadline = deadline;
@@ -329,7 +345,7 @@ int sandbox_wait_ready(struct sandbox *sb, struct sandbox_booting *b, int64_t t0
 			err_set("interrupted");
 			rc = -1;
 		} else if (qemu_wait_exit(b->pidfd, 20)) {
-			err_set("QEMU exited while the guest was booting");
+			explain_boot_exit(sb, b);
 			rc = -1;
 		} else if (util_now_ms() >= ssh_deadline) {
 			err_set("the guest is up but SSH fails: %s", err_msg());

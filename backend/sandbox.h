@@ -10,6 +10,9 @@
 
 #include "backend/store.h"
 
+/* Below this the tiny image's initramfs does not fit in the guest's RAM. */
+#define SANDBOX_MIN_MEM_MIB 192
+
 struct sandbox_opts {
 	const char *name;	/* NULL: a friendly default */
 	const char *image;	/* image kind */

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "backend/sandbox.h"
 #include "backend/util.h"
 #include "fs/image.h"
 #include "tui/draw.h"
@@ -338,7 +339,7 @@ void app_start_new(struct app *a)
 			break;
 	}
 	dialog_new_init(&a->dnew, name, 256, 1);
-	a->dnew.mem_min = 64;
+	a->dnew.mem_min = SANDBOX_MIN_MEM_MIB;
 	a->dnew.mem_max = host_mib < (1 << 20) ? (int)host_mib : 1 << 20;
 	a->dnew.cpus_min = 1;
 	a->dnew.cpus_max = 64;
