@@ -218,9 +218,12 @@ int cli_create(int argc, char **argv)
 	free(res.pos);
 	if (rc)
 		return usage_error(argv[0], "takes no arguments besides options");
-	if (name && !store_name_valid(name))
-		return usage_error(argv[0], "--name takes 1-63 letters, digits, '.', '_' or '-', "
-				   "not starting with '-' or '.'");
+	if (name && !store_name_valid(name)) {
+		char *msg = xasprintf("--name '%s' %s", name, store_name_problem(name));
+		rc = usage_error(argv[0], msg);
+		free(msg);
+		return rc;
+	}
 	if (!image_kind_known(image)) {
 		char *msg = xasprintf("unknown image kind '%s'", image);
 		rc = usage_error(argv[0], msg);

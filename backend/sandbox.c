@@ -167,8 +167,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 {
 	memset(sb, 0, sizeof *sb);
 	if (o->name && !store_name_valid(o->name)) {
-		err_set("invalid name '%s': use 1-63 letters, digits, '.', '_' or '-', not "
-			"starting with '-' or '.'", o->name);
+		err_set("the name '%s' %s", o->name, store_name_problem(o->name));
 		return -1;
 	}
 	if (image_require(o->image) < 0)

@@ -314,17 +314,30 @@ void store_default_name(char *out, size_t len)
 	}
 }
 
-bool store_name_valid(const char *name)
+const char *store_name_problem(const char *name)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), hex = 0;
 
-	if (len == 0 || len > 63 || name[0] == '-' || name[0] == '.')
-		return false;
+	if (len == 0)
+		return "is empty";
+	if (len > 63)
+		return "is longer than 63 characters";
+	if (name[0] == '-' || name[0] == '.')
+		return "may not start with '-' or '.'";
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
+			return "may hold only letters, digits, '.', '_' and '-'";
+		hex += (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 	}
-	return true;
+	/* Ids and their prefixes are lower-case hex: such a name would shadow one. */
+	if (hex == len)
+		return "is all hex digits, which reads as a sandbox id";
+	return NULL;
+}
+
+bool store_name_valid(const char *name)
+{
+	return store_name_problem(name) == NULL;
 }

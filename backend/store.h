@@ -64,7 +64,10 @@ void store_reconcile(struct sandbox *sb);
 void store_new_id(char out[16]);
 void store_default_name(char *out, size_t len);
 
-/* Valid names: 1-63 of [A-Za-z0-9._-], not starting with '-' or '.'. */
+/* Valid names: 1-63 of [A-Za-z0-9._-], not starting with '-' or '.', and not
+ * all lower-case hex digits (that would read as an id or an id prefix).
+ * store_name_problem() says what is wrong ("is empty"), or NULL. */
+const char *store_name_problem(const char *name);
 bool store_name_valid(const char *name);
 
 #endif

@@ -118,9 +118,10 @@ int dialog_new_validate(struct dialog_new *d)
 	const char *name = d->f[NEW_NAME].value;
 
 	if (!store_name_valid(name)) {
-		snprintf(d->error, sizeof d->error, "%s",
-			 *name ? "name: 1-63 letters, digits, . _ - (no . or - first)" :
-				 "give the sandbox a name");
+		if (*name)
+			snprintf(d->error, sizeof d->error, "the name %s", store_name_problem(name));
+		else
+			snprintf(d->error, sizeof d->error, "give the sandbox a name");
 		return NEW_NAME;
 	}
 	if (d->taken && d->taken(name, d->ctx)) {

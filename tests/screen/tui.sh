@@ -144,7 +144,7 @@ else fail "its state follows to running"; tm_screen | sed 's/^/#   /'; fi
 tm_keys n
 expect_screen "n opens the new-sandbox dialog" 5 "New sandbox"
 tm_keys C-u '-bad' Enter
-expect_screen "a bad name is refused in the dialog" 5 "name: 1-63 letters"
+expect_screen "a bad name is refused in the dialog" 5 "the name may not start with '-' or '.'"
 tm_keys C-u 'alpha' Enter
 expect_screen "a taken name is refused" 5 "already a sandbox named alpha"
 tm_keys C-u 'beta' Tab C-u 10 Enter

@@ -436,6 +436,16 @@ static void name_validation(void)
 	long_name[63] = 'x';
 	long_name[64] = '\0';
 	EXPECT(!store_name_valid(long_name));
+
+	/* A name that reads as an id (or a prefix of one) would shadow it. */
+	EXPECT(!store_name_valid("ad"));
+	EXPECT(!store_name_valid("42ff36e5"));
+	EXPECT_STR(store_name_problem("42ff"), "is all hex digits, which reads as a sandbox id");
+	EXPECT(store_name_valid("Ad"));
+	EXPECT(store_name_valid("cafe-1"));
+	EXPECT(store_name_problem("demo") == NULL);
+	EXPECT_STR(store_name_problem(""), "is empty");
+	EXPECT_STR(store_name_problem("a b"), "may hold only letters, digits, '.', '_' and '-'");
 }
 
 int main(void)
