@@ -329,6 +329,13 @@ bool match_path_prefix(const char *path, size_t path_len, const char *prefix)
 	return n == path_len || prefix[n - 1] == '/' || path[n] == '/';
 }
 
+bool match_host_same(const struct match_host *a, const struct match_host *b)
+{
+	if (a->is_ip || b->is_ip)
+		return a->is_ip && b->is_ip && addr_equal(&a->ip, &b->ip);
+	return !strcmp(a->name, b->name);
+}
+
 static bool host_matches(const struct policy_rule *r, const struct match_host *h)
 {
 	size_t nl, sl;
@@ -415,7 +422,7 @@ bool match_request(const struct policy *p, const struct match_target *t,
 		*why = "port 0";
 		return false;
 	}
-	if (!t->tunnel) {
+	if (!t->tunnel && !t->host_only) {
 		const char *q = t->path ? memchr(t->path, '?', t->path_len) : NULL;
 		size_t raw = q ? (size_t)(q - t->path) : t->path_len;
 
@@ -444,6 +451,8 @@ bool match_request(const struct policy *p, const struct match_target *t,
 			s = HOST;
 			if (r->scheme == t->scheme && r->port == t->port) {
 				s = PORT;
+				if (t->host_only)
+					goto allow;
 				if (t->tunnel) {
 					if (allows_everything(r))
 						goto allow;

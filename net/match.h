@@ -40,6 +40,9 @@ struct match_host {
  */
 bool match_host_parse(const char *s, size_t len, struct match_host *out, const char **why);
 
+/* Are two parsed hosts the same: the same name, or the same address? */
+bool match_host_same(const struct match_host *a, const struct match_host *b);
+
 /*
  * Normalise a request target in origin form ("/a/b?q") into out, which
  * needs len + 1 bytes (the result is never longer); *path_len gets the
@@ -71,6 +74,10 @@ struct match_target {
 	 * websocket are unknown, so only a rule that limits none of them
 	 * (paths ["/"], methods ["*"], websocket true) can allow it. */
 	bool tunnel;
+	/* Only the host and port are known yet (a TLS connection about to be
+	 * intercepted): allowed by the first rule for them whatever its paths
+	 * and methods, since each request inside is judged on its own. */
+	bool host_only;
 	const char *method;	/* the request method token, exactly as sent */
 	const char *path;	/* the request target in origin form, path_len bytes */
 	size_t path_len;
