@@ -264,6 +264,14 @@ static void live_state(struct sandbox *sb)
 		snprintf(sb->state, sizeof sb->state, "%s", status);
 }
 
+/* ls leaves out what it cannot read, but never silently. */
+static void warn_broken(const char *id, const char *why, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "smolvm ls: warning: %s (smolvm rm --force %s removes what it left)\n",
+		why, id);
+}
+
 int cli_ls(int argc, char **argv)
 {
 	bool json = false;
@@ -283,6 +291,7 @@ int cli_ls(int argc, char **argv)
 		fprintf(stderr, "smolvm: %s\n", err_msg());
 		return 1;
 	}
+	store_each_broken(warn_broken, NULL);
 	for (size_t i = 0; i < n; i++) {
 		live_state(&all[i]);
 		if ((int)strlen(all[i].name) > namew)
@@ -383,6 +392,14 @@ int cli_stop(int argc, char **argv)
 			status = 1;
 			continue;
 		}
+		/* Stopping under a running create would leave it failing for no
+		 * reason it can tell; --force means it. */
+		if (!strcmp(sb.state, SB_CREATING) && !force) {
+			fprintf(stderr, "smolvm stop: sandbox %s is still starting: wait for it, or "
+				"use stop --force to cut its boot short\n", sb.name);
+			status = 1;
+			continue;
+		}
 		if (need_root(argv[0], "reaches the guest inside the sandbox's network namespace")) {
 			status = 1;
 			break;
@@ -402,6 +419,35 @@ int cli_stop(int argc, char **argv)
 	return status;
 }
 
+/* rm of an id whose directory is there but whose record is unreadable:
+ * with --force, remove what it left; otherwise say how. Returns 0 if it
+ * removed one, -1 after saying why not. */
+static int rm_broken(const char *cmd, const char *key, bool force)
+{
+	struct sandbox sb;
+	char *dir = paths_vm_dir(key);
+	bool there = store_id_valid(key) && util_exists(dir);
+
+	free(dir);
+	if (!there || store_load(key, &sb) == 0) {
+		store_resolve(key, &sb);
+		fprintf(stderr, "smolvm rm: %s\n", err_msg());
+		return -1;
+	}
+	if (!force) {
+		fprintf(stderr, "smolvm rm: %s; use rm --force %s to remove what it left\n",
+			err_msg(), key);
+		return -1;
+	}
+	if (need_root(cmd, "removes the sandbox's network namespace"))
+		return -1;
+	if (sandbox_rm_broken(key) < 0) {
+		fprintf(stderr, "smolvm rm: %s: %s\n", key, err_msg());
+		return -1;
+	}
+	return 0;
+}
+
 int cli_rm(int argc, char **argv)
 {
 	bool force = false;
@@ -419,13 +465,14 @@ int cli_rm(int argc, char **argv)
 		struct sandbox sb;
 
 		if (store_resolve(res.pos[i], &sb) < 0) {
-			fprintf(stderr, "smolvm rm: %s\n", err_msg());
-			status = 1;
+			if (rm_broken(argv[0], res.pos[i], force) < 0)
+				status = 1;
 			continue;
 		}
 		if (store_qemu_alive(&sb) && !force) {
-			fprintf(stderr, "smolvm rm: sandbox %s is running: stop it first (smolvm stop "
-				"%s) or use rm --force\n", sb.name, sb.name);
+			fprintf(stderr, "smolvm rm: sandbox %s is %s: stop it first (smolvm stop "
+				"%s) or use rm --force\n", sb.name,
+				strcmp(sb.state, SB_CREATING) ? "running" : "still starting", sb.name);
 			status = 1;
 			continue;
 		}

@@ -470,6 +470,22 @@ gone:
 	return 0;
 }
 
+int sandbox_rm_broken(const char *id)
+{
+	struct sandbox sb = { 0 };
+	char *pidfile = paths_vm_file(id, "qemu.pid");
+	char *text = util_read_file(pidfile, NULL);
+
+	free(pidfile);
+	snprintf(sb.id, sizeof sb.id, "%s", id);
+	snprintf(sb.name, sizeof sb.name, "%s", id);
+	snprintf(sb.netns, sizeof sb.netns, "smolvm-%s", id);
+	/* store_qemu_alive checks the pid's command line, so a stale file is harmless. */
+	sb.pid = text ? (pid_t)strtol(text, NULL, 10) : 0;
+	free(text);
+	return sandbox_rm(&sb);
+}
+
 int sandbox_rm(struct sandbox *sb)
 {
 	kill_qemu(sb);

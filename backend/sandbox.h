@@ -68,6 +68,10 @@ int sandbox_stop(struct sandbox *sb, bool force);
  * sandbox's directory. */
 int sandbox_rm(struct sandbox *sb);
 
+/* The same for a sandbox directory whose record is unreadable: what it ran
+ * is found from the pid files, its namespace from the id. */
+int sandbox_rm_broken(const char *id);
+
 /* QEMU's own run state ("running", "paused", ...) by QMP query-status, giving
  * up after timeout_ms. 0 and out filled, or -1 with err_set(). */
 int sandbox_qmp_status(const struct sandbox *sb, char *out, size_t len, int timeout_ms);

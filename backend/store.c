@@ -235,6 +235,34 @@ int store_list(struct sandbox **out, size_t *n)
 	return 0;
 }
 
+void store_each_broken(void (*fn)(const char *id, const char *why, void *arg), void *arg)
+{
+	char *dir = paths_vms_dir();
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	free(dir);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct sandbox sb;
+
+		if (e->d_name[0] != '.' && store_load(e->d_name, &sb) < 0)
+			fn(e->d_name, err_msg(), arg);
+	}
+	closedir(d);
+}
+
+bool store_id_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == 8;
+}
+
 int store_resolve(const char *key, struct sandbox *sb)
 {
 	struct sandbox *all;

@@ -50,6 +50,13 @@ int store_list(struct sandbox **out, size_t *n);
 /* Find by exact id, id prefix (unique), or exact name. */
 int store_resolve(const char *id_or_name, struct sandbox *sb);
 
+/* Call fn for each sandbox directory whose record cannot be read (why says
+ * what is wrong with it); store_list leaves those out. */
+void store_each_broken(void (*fn)(const char *id, const char *why, void *arg), void *arg);
+
+/* Is s shaped like an id (8 lower-case hex digits)? */
+bool store_id_valid(const char *s);
+
 /* Delete the sandbox's record directory and everything in it. */
 int store_remove(const char *id);
 
