@@ -14,8 +14,10 @@
 /* Weight of the newest sample in the smoothed rate. */
 #define RATE_ALPHA 0.3
 #define NAME_MIN 8
-#define BAR_MIN 10
 #define BAR_MAX 30
+/* The room left of the numbers that a bar needs: a quarter of it is at
+ * least 10 columns. */
+#define BAR_ROOM 40
 
 void progress_rate_init(struct progress_rate *r, int64_t now_ms)
 {
@@ -224,9 +226,10 @@ char *progress_line(char *buf, size_t len, int cols, const char *name, uint64_t 
 		strcpy(r, "--");
 	}
 	progress_fmt_eta(progress_eta_s(done, total, bps), eta, sizeof eta);
-	/* Fixed-width fields keep the line from shifting as the numbers change. */
-	snprintf(full, sizeof full, "%3u%%  %9s / %9s  %11s  ETA %s", p, d, t, r, eta);
-	snprintf(brief, sizeof brief, "%3u%%  %11s  ETA %s", p, r, eta);
+	/* Fixed-width fields keep the line from shifting as the numbers change;
+	 * a narrow terminal needs the room more. */
+	snprintf(full, sizeof full, "%3u%%  %9s / %9s  %11s  ETA %-7s", p, d, t, r, eta);
+	snprintf(brief, sizeof brief, "%3u%%  %s  ETA %s", p, r, eta);
 	snprintf(pct, sizeof pct, "%3u%%", p);
 	if (avail - (int)strlen(full) - 2 >= NAME_MIN)
 		stats = full;
@@ -235,10 +238,9 @@ char *progress_line(char *buf, size_t len, int cols, const char *name, uint64_t 
 	else
 		stats = pct;
 	name_col = avail - (int)strlen(stats) - 2;
-	if (name_col >= NAME_MIN + BAR_MIN + 3) {
-		bar = (name_col - 3) / 2;
-		if (bar > BAR_MAX)
-			bar = BAR_MAX;
+	/* A bar only with the sizes, and in at most a quarter of the room. */
+	if (stats == full && name_col >= BAR_ROOM) {
+		bar = name_col / 4 > BAR_MAX ? BAR_MAX : name_col / 4;
 		name_col -= bar + 3;
 	}
 	line = xmalloc(strlen(name) * 4 + (size_t)(cols > 0 ? cols : 0) + sizeof full + 64);

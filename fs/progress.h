@@ -48,8 +48,9 @@ int progress_width(const char *s);
 /*
  * One line of at most cols - 1 columns (the last column stays free, so the
  * terminal never wraps):
- *   NAME [#######       ]  45%  45.0 MiB / 100.0 MiB  9.8 MiB/s  ETA 0:05
- * The bar goes first when space is short, then the sizes; a long name is
+ *   NAME [#######.......]   45%   45.0 MiB / 100.0 MiB    9.8 MiB/s  ETA 0:05
+ * The numbers have fixed widths, so nothing moves as they change. When
+ * space is short the bar goes first, then the sizes; a long name is
  * shortened from the left ("...c/deep/file.txt"). Control characters in the
  * name (a newline in a file name) show as '?'. Returns buf.
  */

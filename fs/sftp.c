@@ -58,7 +58,6 @@ struct sftp {
 	char *name;
 	unsigned long fx;	/* SFTP status of the last failed request, 0 if none */
 	struct sftp_wire *wire;	/* file reads and writes on the same channel */
-	size_t chunk;		/* bytes per read or write request */
 	unsigned gen;		/* counts new SFTP channels (see remote_renew) */
 	struct retired {
 		LIBSSH2_SFTP *sftp;
@@ -101,7 +100,7 @@ struct side_ops {
 	/* all n bytes */
 	int (*write)(struct file *f, const char *buf, size_t n);
 	int (*close)(struct file *f);
-	/* drop a file whose copy failed half-way, without a word to the peer */
+	/* close a file whose copy stopped half-way, keeping the error message */
 	void (*abandon)(struct file *f);
 	/* shown: the name to give in messages (path may be a temporary one) */
 	int (*mkdir)(struct side *sd, const char *path, const char *shown);
