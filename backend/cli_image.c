@@ -18,8 +18,9 @@ static const char usage[] =
 	"build   make the guest image (kernel, initrd, SSH host key) under\n"
 	"        $SMOLVM_HOME/images/KIND/; a no-op when it is up to date.\n"
 	"        --kind KIND   the image kind (default: " IMAGE_DEFAULT_KIND ")\n"
-	"        --force       rebuild even if up to date; every build takes the\n"
-	"                      newest kernel package and makes a fresh SSH host key\n"
+	"        --force       rebuild even if up to date, with the newest kernel\n"
+	"                      package; the install's guest host key is kept, so\n"
+	"                      running sandboxes stay reachable\n"
 	"ls      list built images; --json for a JSON array\n";
 
 static int image_build_cmd(int argc, char **argv)
