@@ -83,6 +83,19 @@ void app_select(struct app *a, size_t i)
 	a->dirty = true;
 }
 
+/* The network pane follows its sandbox's files, and closes if it is gone. */
+static void sync_net(struct app *a)
+{
+	for (size_t i = 0; i < a->nsbs; i++) {
+		if (!strcmp(a->sbs[i].id, a->net->sb.id)) {
+			netpane_refresh(a->net, &a->sbs[i]);
+			return;
+		}
+	}
+	status_set(STATUS_INFO, "%s is gone: its network pane closed", a->net->sb.name);
+	app_close_net(a);
+}
+
 void app_reload(struct app *a)
 {
 	struct sandbox *list;
@@ -111,6 +124,8 @@ void app_reload(struct app *a)
 	watch_sync(&a->watch, a->sbs, a->nsbs);
 	app_build_rows(a);
 	a->dirty = true;
+	if (a->net)
+		sync_net(a);
 }
 
 void app_switch_view(struct app *a, int view)
@@ -491,4 +506,37 @@ void app_cycle_view(struct app *a, int dir)
 	int n = (int)a->nshells + 1;	/* the list and every shell */
 
 	app_switch_view(a, ((a->view + 1 + dir + n) % n) - 1);
+}
+
+void app_open_net(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	netpane_free(a->net);
+	a->net = netpane_open(sb, a->root);
+	a->full = true;
+}
+
+void app_close_net(struct app *a)
+{
+	netpane_free(a->net);
+	a->net = NULL;
+	a->full = true;
+}
+
+void app_net_key(struct app *a, bool is_code, wint_t wc)
+{
+	switch (netpane_key(a->net, is_code, wc)) {
+	case NETPANE_CLOSE:
+		app_close_net(a);
+		break;
+	case NETPANE_HELP:
+		a->overlay = OV_HELP;
+		break;
+	case NETPANE_THEME:
+		app_next_theme(a);
+		break;
+	case NETPANE_HANDLED:
+		break;
+	}
 }

@@ -12,6 +12,7 @@
 #include "tui/dialog.h"
 #include "tui/job.h"
 #include "tui/list.h"
+#include "tui/netpane.h"
 #include "tui/shell.h"
 #include "tui/theme.h"
 #include "tui/warm.h"
@@ -41,6 +42,7 @@ struct app {
 	int view;			/* -1: the list, else a shell */
 	struct job **jobs;
 	size_t njobs;
+	struct netpane *net;		/* a sandbox's network pane in place of the list, or NULL */
 
 	enum overlay overlay;
 	struct dialog_new dnew;
@@ -102,5 +104,10 @@ void app_ask_close_shell(struct app *a);
 void app_ask_quit(struct app *a);
 void app_do_confirmed(struct app *a);
 void app_next_theme(struct app *a);
+
+/* The network pane of sb in place of the list (replacing one open). */
+void app_open_net(struct app *a, const struct sandbox *sb);
+void app_close_net(struct app *a);
+void app_net_key(struct app *a, bool is_code, wint_t wc);
 
 #endif

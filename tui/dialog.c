@@ -125,7 +125,7 @@ int dialog_new_validate(struct dialog_new *d)
 		return NEW_NAME;
 	}
 	if (d->taken && d->taken(name, d->ctx)) {
-		snprintf(d->error, sizeof d->error, "there is already a sandbox named %s", name);
+		snprintf(d->error, sizeof d->error, "there is already a sandbox named %.63s", name);
 		return NEW_NAME;
 	}
 	if (parse_int(d->f[NEW_MEM].value, d->mem_min, d->mem_max, &d->mem) < 0) {
@@ -204,7 +204,15 @@ static int field_scroll(const struct dialog_field *f, int *cursor_col)
 	return skip;
 }
 
-static void draw_field(const struct dialog_field *f, int y, int x, bool active)
+int dialog_field_cursor(const struct dialog_field *f)
+{
+	int col;
+
+	field_scroll(f, &col);
+	return col;
+}
+
+void dialog_field_draw(const struct dialog_field *f, int y, int x, bool active)
 {
 	struct style st = theme_style(active ? TH_DIALOG_FIELD_ACTIVE : TH_DIALOG_FIELD);
 	struct style base = theme_style(TH_DIALOG);
@@ -244,7 +252,7 @@ void dialog_new_draw(const struct dialog_new *d, int lines, int cols)
 	new_origin(lines, cols, &y, &x);
 	draw_box(y, x, NEW_H, NEW_W, theme_style(TH_BORDER), base, "New sandbox");
 	for (int i = 0; i < NEW_NFIELDS; i++)
-		draw_field(&d->f[i], y + 2 + i * 2, x + 3, d->focus == i);
+		dialog_field_draw(&d->f[i], y + 2 + i * 2, x + 3, d->focus == i);
 	/* The allowed ranges, in one column right of the number fields. */
 	snprintf(hint, sizeof hint, "(%d-%d)", d->mem_min, d->mem_max);
 	draw_text(y + 4, x + 28, 16, base, hint, false);
@@ -261,14 +269,13 @@ void dialog_new_draw(const struct dialog_new *d, int lines, int cols)
 
 bool dialog_new_cursor(const struct dialog_new *d, int lines, int cols, int *cy, int *cx)
 {
-	int y, x, col;
+	int y, x;
 
 	if (d->focus >= NEW_NFIELDS)
 		return false;
 	new_origin(lines, cols, &y, &x);
-	field_scroll(&d->f[d->focus], &col);
 	*cy = y + 2 + d->focus * 2;
-	*cx = x + 3 + 9 + col;
+	*cx = x + 3 + 9 + dialog_field_cursor(&d->f[d->focus]);
 	return true;
 }
 

@@ -12,7 +12,7 @@ enum dialog_result { DIALOG_OPEN, DIALOG_OK, DIALOG_CANCEL };
 struct dialog_field {
 	const char *label;
 	const char *unit;	/* after the box, e.g. "MiB" */
-	char value[64];
+	char value[256];
 	size_t len;		/* bytes in value */
 	size_t cursor;		/* byte offset, on a character boundary */
 	bool digits;		/* only 0-9 accepted */
@@ -57,5 +57,10 @@ void dialog_confirm_draw(const struct dialog_confirm *c, int lines, int cols);
 /* Edit a field with a key; true if the key was an editing key. Exposed for
  * tests. */
 bool dialog_field_key(struct dialog_field *f, bool is_code, wint_t wc);
+
+/* A field at y, x: its label in 8 columns, then its edit box from x + 9,
+ * then its unit. The cursor goes to x + 9 + dialog_field_cursor(f). */
+void dialog_field_draw(const struct dialog_field *f, int y, int x, bool active);
+int dialog_field_cursor(const struct dialog_field *f);
 
 #endif

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "backend/util.h"
+
 bool draw_unicode;
 
 const char *draw_glyph(const char *unicode, const char *ascii)
@@ -86,6 +88,59 @@ int draw_text(int y, int x, int width, struct style st, const char *s, bool pad)
 		col = width;
 	}
 	return col;
+}
+
+/* Bytes of s that fill at most width columns, ending at a space if one
+ * does (*skip: the space). */
+static size_t wrap_point(const char *s, int width, size_t *skip)
+{
+	mbstate_t mb = { 0 };
+	size_t at = 0, space = 0;
+	int col = 0;
+	wchar_t wc;
+
+	*skip = 0;
+	while (s[at]) {
+		size_t n = next_char(s + at, &wc, &mb);
+
+		if (col + char_width(wc) > width)
+			break;
+		if (wc == L' ')
+			space = at;
+		col += char_width(wc);
+		at += n;
+	}
+	if (s[at] == ' ') {
+		*skip = 1;
+		return at;
+	}
+	if (!s[at] || !space)
+		return at;
+	*skip = 1;
+	return space;
+}
+
+int draw_wrap(int y, int x, int width, int rows, struct style st, const char *s)
+{
+	int used = 0;
+
+	if (width <= 0)
+		return 0;
+	while (*s && used < rows) {
+		size_t skip, n;
+		char *line;
+
+		if (used == rows - 1 || draw_width(s) <= width) {
+			draw_text(y + used++, x, width, st, s, true);
+			break;
+		}
+		n = wrap_point(s, width, &skip);
+		line = xasprintf("%.*s", (int)n, s);
+		draw_text(y + used++, x, width, st, line, true);
+		free(line);
+		s += n + skip;
+	}
+	return used;
 }
 
 void draw_fill(int y, int x, int width, struct style st)

@@ -23,6 +23,13 @@ int draw_width(const char *s);
  */
 int draw_text(int y, int x, int width, struct style st, const char *s, bool pad);
 
+/*
+ * Draw s over up to rows lines from y, x, breaking at spaces (a word wider
+ * than width is broken where it must); what does not fit is cut with an
+ * ellipsis on the last line. Returns the lines used.
+ */
+int draw_wrap(int y, int x, int width, int rows, struct style st, const char *s);
+
 /* Fill width columns with spaces in style st. */
 void draw_fill(int y, int x, int width, struct style st);
 

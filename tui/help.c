@@ -24,6 +24,7 @@ static const struct help_line lines_left[] = {
 	{ "s", "another shell" },
 	{ "n", "new sandbox" },
 	{ "d", "delete (asks first)" },
+	{ "w", "network: rules, requests" },
 	{ "Tab 1-9", "next / numbered shell" },
 	{ "t", "next colour theme" },
 	{ "?", "this help" },
@@ -41,6 +42,7 @@ static const struct help_line lines_right[] = {
 	{ "P n  P p", "next / previous shell" },
 	{ "P 1-9  P 0", "shell N / the list" },
 	{ "P c", "another shell here" },
+	{ "P w", "its network pane" },
 	{ "P x", "close this shell" },
 	{ "P [  P PgUp", "scroll back" },
 	{ "P t  P ?", "theme / this help" },
@@ -51,6 +53,40 @@ static const struct help_line lines_right[] = {
 	{ "Up Down", "a line" },
 	{ "Esc  q", "back to live" },
 	{ "other keys", "live again, and typed" },
+};
+
+static const struct help_line net_left[] = {
+	{ NULL, "Network pane" },
+	{ "Tab", "rules / request log" },
+	{ "Up Down j k", "move (focused list)" },
+	{ "PgUp PgDn", "a page of the log" },
+	{ "Home End", "oldest / newest" },
+	{ "a", "allow a denied request" },
+	{ "n  +", "add a rule" },
+	{ "e  Enter", "edit the rule" },
+	{ "d  Delete", "delete the rule (asks)" },
+	{ "f", "full internet (asks)" },
+	{ "m", "mode none / allowlist" },
+	{ "/", "filter the log" },
+	{ "Esc", "clear the filter; back" },
+	{ "q  w", "back to the list" },
+};
+
+static const struct help_line net_right[] = {
+	{ NULL, "Allow this (a, or Enter in the log)" },
+	{ "scheme host", "the request's own" },
+	{ "port method", "the request's own" },
+	{ "paths", "its path, and below it" },
+	{ "a tunnel", "every path and method" },
+	{ "Enter", "accept, or edit first" },
+	{ "mode none", "becomes allowlist" },
+	{ NULL, "" },
+	{ NULL, "The request log" },
+	{ "allow", "allowed (its rule)" },
+	{ "DENY", "refused, and why" },
+	{ "error", "upstream failed" },
+	{ "/ text", "in host, path, reason," },
+	{ "", "method or rule" },
 };
 
 /* Copy s, spelling out the prefix key where a word is just "P". */
@@ -92,26 +128,36 @@ static void draw_column(int y, int x, int w, int maxy, const struct help_line *l
 	}
 }
 
-void help_draw(int y0, int lines, int cols, const char *label, const char *name)
+static void draw_page(int y0, int lines, int cols, const struct help_line *left, size_t nl,
+		      const struct help_line *right, size_t nr, const char *label, const char *name)
 {
 	struct style base = theme_style(TH_LIST);
-	int half = cols / 2, nl = (int)ARRAY_LEN(lines_left);
+	int half = cols / 2;
 	char foot[96];
 
 	for (int y = y0; y < y0 + lines; y++)
 		draw_fill(y, 0, cols, base);
 	if (cols >= 80) {
-		draw_column(y0 + 1, 2, half - 3, y0 + lines - 1, lines_left, ARRAY_LEN(lines_left),
-			    label, name);
-		draw_column(y0 + 1, half + 1, cols - half - 2, y0 + lines - 1, lines_right,
-			    ARRAY_LEN(lines_right), label, name);
+		draw_column(y0 + 1, 2, half - 3, y0 + lines - 1, left, nl, label, name);
+		draw_column(y0 + 1, half + 1, cols - half - 2, y0 + lines - 1, right, nr, label,
+			    name);
 	} else {
-		/* Narrow: one column, the shell keys after the list keys. */
-		draw_column(y0 + 1, 1, cols - 2, y0 + lines - 1, lines_left, ARRAY_LEN(lines_left),
-			    label, name);
-		draw_column(y0 + 1 + nl, 1, cols - 2, y0 + lines - 1, lines_right,
-			    ARRAY_LEN(lines_right), label, name);
+		/* Narrow: one column, the right one after the left one. */
+		draw_column(y0 + 1, 1, cols - 2, y0 + lines - 1, left, nl, label, name);
+		draw_column(y0 + 1 + (int)nl, 1, cols - 2, y0 + lines - 1, right, nr, label, name);
 	}
 	snprintf(foot, sizeof foot, "%s is %s. Any key closes this help.", label, name);
 	draw_text(y0 + lines - 1, 2, cols - 3, theme_style(TH_LIST_HEADER), foot, false);
+}
+
+void help_draw(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, lines_left, ARRAY_LEN(lines_left), lines_right,
+		  ARRAY_LEN(lines_right), label, name);
+}
+
+void help_draw_net(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, net_left, ARRAY_LEN(net_left), net_right,
+		  ARRAY_LEN(net_right), label, name);
 }

@@ -4,5 +4,7 @@
 
 /* label is the prefix key as keys show it ("^B"), name spelt out ("Ctrl-b"). */
 void help_draw(int y0, int lines, int cols, const char *label, const char *name);
+/* The network pane's keys. */
+void help_draw_net(int y0, int lines, int cols, const char *label, const char *name);
 
 #endif

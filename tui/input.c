@@ -15,6 +15,19 @@ static bool is_enter(bool is_code, wint_t wc)
 	return (!is_code && (wc == '\r' || wc == '\n')) || (is_code && wc == KEY_ENTER);
 }
 
+/* The sandbox of the shown shell, or the selected one in the list; NULL
+ * (and a message) if the shell's sandbox was deleted. */
+static const struct sandbox *current_sandbox(struct app *a, struct shell *sh)
+{
+	if (!sh)
+		return app_selected(a);
+	for (size_t i = 0; i < a->nsbs; i++)
+		if (!strcmp(a->sbs[i].id, sh->id))
+			return &a->sbs[i];
+	status_set(STATUS_ERROR, "%s is gone: it was deleted", sh->name);
+	return NULL;
+}
+
 /* A key after the prefix. */
 static void prefix_command(struct app *a, bool is_code, wint_t wc)
 {
@@ -47,15 +60,19 @@ static void prefix_command(struct app *a, bool is_code, wint_t wc)
 		app_cycle_view(a, -1);
 		return;
 	case 'c': {
-		const struct sandbox *sb = sh ? NULL : app_selected(a);
+		const struct sandbox *sb = current_sandbox(a, sh);
 
-		for (size_t i = 0; sh && i < a->nsbs; i++)
-			if (!strcmp(a->sbs[i].id, sh->id))
-				sb = &a->sbs[i];
-		if (sh && !sb)
-			status_set(STATUS_ERROR, "%s is gone: it was deleted", sh->name);
-		else
+		if (sb)
 			app_open_shell(a, sb, false);
+		return;
+	}
+	case 'w': {
+		const struct sandbox *sb = current_sandbox(a, sh);
+
+		if (sb) {
+			app_open_net(a, sb);
+			app_switch_view(a, -1);
+		}
 		return;
 	}
 	case 'x':
@@ -112,6 +129,7 @@ static void list_key(struct app *a, bool is_code, wint_t wc)
 	case 's': app_open_shell(a, app_selected(a), false); return;
 	case 'n': app_start_new(a); return;
 	case 'd': app_ask_delete(a); return;
+	case 'w': app_open_net(a, app_selected(a)); return;
 	case 't': app_next_theme(a); return;
 	case '?': a->overlay = OV_HELP; a->dirty = true; return;
 	case 'q': app_ask_quit(a); return;
@@ -213,6 +231,8 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 	}
 	if (sh)
 		shell_key(a, sh, is_code, wc, alt);
+	else if (a->net)
+		app_net_key(a, is_code, wc);
 	else
 		list_key(a, is_code, wc);
 }
@@ -232,6 +252,8 @@ static void on_mouse(struct app *a)
 			return;
 		if (sh)
 			termpane_scroll(sh->tp, 3 * dir);
+		else if (a->net)
+			netpane_scroll(a->net, 3 * dir);
 		else if (dir > 0 && a->sel > 0)
 			app_select(a, a->sel - 1);
 		else if (dir < 0)
@@ -253,7 +275,7 @@ static void on_mouse(struct app *a)
 				app_switch_view(a, a->tabs[i].view);
 		return;
 	}
-	if (!sh) {
+	if (!sh && !a->net) {
 		int row = list_row_at(ev.y, 1, LINES - 3, a->nsbs, a->top);
 		int64_t now = util_now_ms();
 

@@ -40,7 +40,9 @@ static void draw_header(struct app *a)
 	hd.attr |= A_BOLD;
 	x = draw_text(0, 1, 8, hd, "smolvm", false) + 2;
 	a->ntabs = 0;
-	x = add_tab(a, x, -1, "sandboxes", a->view < 0);
+	if (a->net)
+		snprintf(label, sizeof label, "network %.40s", a->net->sb.name);
+	x = add_tab(a, x, -1, a->net ? label : "sandboxes", a->view < 0);
 	for (size_t i = 0; i < a->nshells; i++) {
 		const struct shell *sh = a->shells[i];
 
@@ -84,7 +86,8 @@ static void draw_keys(struct app *a)
 {
 	static const struct key_hint list[] = {
 		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
-		{ "Tab", "shells" }, { "t", "theme" }, { "?", "help" }, { "q", "quit" },
+		{ "w", "network" }, { "Tab", "shells" }, { "t", "theme" }, { "?", "help" },
+		{ "q", "quit" },
 	};
 	static const struct key_hint shell[] = {
 		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
@@ -92,8 +95,8 @@ static void draw_keys(struct app *a)
 	};
 	static const struct key_hint armed[] = {
 		{ "l", "list" }, { "n", "next" }, { "p", "prev" }, { "1-9", "shell" },
-		{ "c", "new shell" }, { "x", "close" }, { "[", "scroll" }, { "t", "theme" },
-		{ "?", "help" },
+		{ "c", "new shell" }, { "w", "network" }, { "x", "close" }, { "[", "scroll" },
+		{ "t", "theme" }, { "?", "help" },
 	};
 	static const struct key_hint dnew[] = {
 		{ "Tab", "next field" }, { "Enter", "create" }, { "Esc", "cancel" },
@@ -103,6 +106,17 @@ static void draw_keys(struct app *a)
 		{ "PgUp/PgDn", "page" }, { "Up/Down", "line" }, { "Esc", "back to live" },
 	};
 	static const struct key_hint help[] = { { "any key", "closes the help" } };
+	static const struct key_hint net[] = {
+		{ "a", "allow" }, { "n", "add" }, { "e", "edit" }, { "d", "delete" },
+		{ "f", "internet" }, { "/", "filter" }, { "Tab", "focus" }, { "Esc", "back" },
+	};
+	static const struct key_hint net_filter[] = {
+		{ "Enter", "keep the filter" }, { "Esc", "clear it" }, { "Up/Down", "move" },
+	};
+	static const struct key_hint net_form[] = {
+		{ "Tab", "next field" }, { "Enter", "save" }, { "Esc", "cancel" },
+		{ "Space", "WebSocket on/off" },
+	};
 	struct shell *sh = app_shell(a);
 	char lead[32];
 
@@ -120,6 +134,13 @@ static void draw_keys(struct app *a)
 	} else if (sh) {
 		snprintf(lead, sizeof lead, "%s then:", a->prefix_label);
 		draw_footer(shell, ARRAY_LEN(shell), lead);
+	} else if (a->net) {
+		switch (a->net->state) {
+		case NETPANE_VIEW: draw_footer(net, ARRAY_LEN(net), NULL); break;
+		case NETPANE_FILTER: draw_footer(net_filter, ARRAY_LEN(net_filter), NULL); break;
+		case NETPANE_FORM: draw_footer(net_form, ARRAY_LEN(net_form), NULL); break;
+		case NETPANE_CONFIRM: draw_footer(dconf, ARRAY_LEN(dconf), NULL); break;
+		}
 	} else {
 		struct key_hint h[ARRAY_LEN(list)];
 		size_t n = 0;
@@ -162,6 +183,11 @@ static void place_cursor(struct app *a)
 	int y, x;
 
 	if (a->overlay == OV_NEW && dialog_new_cursor(&a->dnew, LINES, COLS, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
+	if (a->overlay == OV_NONE && !sh && a->net && netpane_cursor(a->net, LINES, COLS, &y, &x)) {
 		curs_set(1);
 		move(y, x);
 		return;
@@ -225,8 +251,12 @@ void screen_draw(struct app *a)
 	}
 	app_build_rows(a);
 	draw_header(a);
-	if (a->overlay == OV_HELP) {
+	if (a->overlay == OV_HELP && a->net && !sh) {
+		help_draw_net(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP) {
 		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (!sh && a->net) {
+		netpane_draw(a->net, 1, LINES - 3, COLS);
 	} else if (!sh) {
 		if (a->root)
 			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");
@@ -242,6 +272,8 @@ void screen_draw(struct app *a)
 		dialog_new_draw(&a->dnew, LINES, COLS);
 	else if (a->overlay == OV_CONFIRM)
 		dialog_confirm_draw(&a->dconf, LINES, COLS);
+	else if (a->overlay == OV_NONE && !sh && a->net)
+		netpane_draw_dialog(a->net, LINES, COLS);
 	place_cursor(a);
 	refresh();
 	a->dirty = a->full = false;

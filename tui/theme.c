@@ -36,6 +36,9 @@ static const struct {
 	[TH_DIALOG_ERROR] = { "dialog_error", THA_BOLD },
 	[TH_HELP_KEY] = { "help_key", THA_BOLD },
 	[TH_PANE_NOTICE] = { "pane_notice", THA_REVERSE },
+	[TH_LOG_ALLOWED] = { "log_allowed", 0 },
+	[TH_LOG_DENIED] = { "log_denied", THA_BOLD },
+	[TH_LOG_ERROR] = { "log_error", THA_UNDERLINE },
 };
 
 static const struct {

@@ -62,7 +62,7 @@ static void field_is_bounded(void)
 	struct dialog_field *f = &d.f[NEW_NAME];
 
 	dialog_new_init(&d, "", 256, 1);
-	for (int i = 0; i < 200; i++)
+	for (size_t i = 0; i < sizeof f->value + 8; i++)
 		dialog_field_key(f, false, 'a');
 	EXPECT_INT(f->len, sizeof f->value - 1);
 	EXPECT_INT(strlen(f->value), sizeof f->value - 1);
