@@ -99,13 +99,14 @@ struct side_ops {
 	ssize_t (*read)(struct file *f, char *buf, size_t n);
 	/* all n bytes */
 	int (*write)(struct file *f, const char *buf, size_t n);
-	int (*close)(struct file *f);
+	/* close; a file written gets a's permissions and times (a may be NULL) */
+	int (*close)(struct file *f, const struct attrs *a);
 	/* close a file whose copy stopped half-way, keeping the error message */
 	void (*abandon)(struct file *f);
 	/* shown: the name to give in messages (path may be a temporary one) */
 	int (*mkdir)(struct side *sd, const char *path, const char *shown);
 	int (*symlink)(struct side *sd, const char *target, const char *path, const char *shown);
-	/* permissions and times; never called on a symbolic link's path */
+	/* a folder's permissions and times */
 	int (*setattr)(struct side *sd, const char *path, const struct attrs *a);
 	/* replaces anything but a directory at to */
 	int (*rename)(struct side *sd, const char *from, const char *to);
@@ -314,10 +315,25 @@ static void file_free(struct file *f)
 	free(f);
 }
 
-static int local_close(struct file *f)
+/* Permissions and times of an open file or folder: on the descriptor, so
+ * that a name swapped meanwhile (in a shared folder) cannot redirect them. */
+static int local_fset(int fd, const char *shown, mode_t keep, const struct attrs *a)
 {
-	int rc = close(f->fd) < 0 ? local_fail("write", f->shown) : 0;
+	struct timespec ts[2] = { { .tv_sec = (time_t)a->atime }, { .tv_sec = (time_t)a->mtime } };
 
+	if (fchmod(fd, a->mode & keep) < 0)
+		return local_fail("set the permissions of", shown);
+	if (futimens(fd, ts) < 0)
+		return local_fail("set the times of", shown);
+	return 0;
+}
+
+static int local_close(struct file *f, const struct attrs *a)
+{
+	int rc = a ? local_fset(f->fd, f->shown, f->sd->keep_bits, a) : 0;
+
+	if (close(f->fd) < 0 && rc == 0)
+		rc = local_fail("write", f->shown);
 	file_free(f);
 	return rc;
 }
@@ -343,13 +359,13 @@ static int local_symlink(struct side *sd, const char *target, const char *path,
 
 static int local_setattr(struct side *sd, const char *path, const struct attrs *a)
 {
-	struct timespec ts[2] = { { .tv_sec = (time_t)a->atime }, { .tv_sec = (time_t)a->mtime } };
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
 
-	if (chmod(path, a->mode & sd->keep_bits) < 0)
-		return local_fail("set the permissions of", path);
-	if (utimensat(AT_FDCWD, path, ts, 0) < 0)
-		return local_fail("set the times of", path);
-	return 0;
+	if (fd < 0)
+		return local_fail("open the folder", path);
+	rc = local_fset(fd, path, sd->keep_bits, a);
+	close(fd);
+	return rc;
 }
 
 static int local_rename(struct side *sd, const char *from, const char *to)
@@ -728,7 +744,9 @@ fail:
 	return -1;
 }
 
-static int remote_close(struct file *f)
+static int remote_setattr(struct side *sd, const char *path, const struct attrs *a);
+
+static int remote_close(struct file *f, const struct attrs *a)
 {
 	struct sftp *s = f->sd->s;
 	bool stale = f->wf && f->gen != s->gen;
@@ -738,6 +756,9 @@ static int remote_close(struct file *f)
 		wire_fail(s, "finish", f->shown);
 		remote_check_space(s, f, s->fx);
 	}
+	/* By name: the guest could swap it anyway, it is the guest's file. */
+	if (rc == 0 && a)
+		rc = remote_setattr(f->sd, f->path, a);
 	file_free(f);
 	return rc;
 }
@@ -820,26 +841,29 @@ static int remote_rename(struct side *sd, const char *from, const char *to)
 {
 	struct sftp *s = sd->s;
 	struct attrs a;
-	long flags = LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
-		     LIBSSH2_SFTP_RENAME_NATIVE;
 	int rc;
 
+	if (!remote_usable(s, to))
+		return -1;
+	/* The plain SFTP rename (version 3) never replaces, so OpenSSH's
+	 * extension does it first: the old file is replaced in one step. */
+	if (sftp_wire_rename(s->wire, from, to) == 0)
+		return 0;
+	if (sftp_wire_status(s->wire) != LIBSSH2_FX_OP_UNSUPPORTED)
+		return wire_fail(s, "move a finished copy to", to);
 	AGAIN(s, rc, libssh2_sftp_rename_ex(s->sftp, from, (unsigned)strlen(from), to,
-					    (unsigned)strlen(to), flags));
+					    (unsigned)strlen(to), LIBSSH2_SFTP_RENAME_OVERWRITE));
 	if (rc == 0)
 		return 0;
 	remote_fail(s, rc, "move a finished copy to", to);
-	/*
-	 * SFTP version 3 (OpenSSH) never replaces: rename fails if `to`
-	 * exists. Remove the old file and try once more; the new one is
-	 * complete by now, so the name is missing only for a moment and
-	 * never shows a partial file.
-	 */
+	/* Without the extension: remove the old file and try once more. The
+	 * new one is complete by now, so the name is missing for a moment
+	 * but never shows a partial file. */
 	if (rc != LIBSSH2_ERROR_SFTP_PROTOCOL || remote_stat(sd, to, false, &a) != 0 ||
 	    S_ISDIR(a.mode) || remote_unlink(sd, to) < 0)
 		return -1;
 	AGAIN(s, rc, libssh2_sftp_rename_ex(s->sftp, from, (unsigned)strlen(from), to,
-					    (unsigned)strlen(to), flags));
+					    (unsigned)strlen(to), LIBSSH2_SFTP_RENAME_OVERWRITE));
 	return rc ? remote_fail(s, rc, "move a finished copy to", to) : 0;
 }
 
@@ -1143,7 +1167,7 @@ static int copy_file(struct xfer *x, const struct node *n, const char *path, con
 		return -1;
 	out = x->dst->ops->create(x->dst, path, shown, x->top);
 	if (!out) {
-		x->src->ops->close(in);
+		x->src->ops->close(in, NULL);
 		return -1;
 	}
 	if (copy_data(x, in, out) < 0) {
@@ -1151,8 +1175,8 @@ static int copy_file(struct xfer *x, const struct node *n, const char *path, con
 		x->dst->ops->abandon(out);
 		return -1;
 	}
-	rc = x->src->ops->close(in);
-	if (x->dst->ops->close(out) < 0 || rc < 0 || x->dst->ops->setattr(x->dst, path, &n->a) < 0)
+	rc = x->src->ops->close(in, NULL);
+	if (x->dst->ops->close(out, &n->a) < 0 || rc < 0)
 		return -1;
 	x->job->files++;
 	x->info.files_done++;

@@ -22,6 +22,10 @@
  *   and renamed when its whole tree is in. A folder that already exists is
  *   merged into. On failure (or cancel) the temporary file or tree is
  *   removed.
+ *
+ * The calls block until done, driving the connection themselves (it may be
+ * a worker thread's; progress is then called on that thread), and stop
+ * early once job->cancel becomes non-zero.
  */
 
 struct sftp_job {

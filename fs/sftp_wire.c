@@ -367,6 +367,21 @@ int sftp_wire_start(struct sftp_wire *w)
 	return 0;
 }
 
+int sftp_wire_rename(struct sftp_wire *w, const char *from, const char *to)
+{
+	static const char ext[] = "posix-rename@openssh.com";
+	size_t flen = strlen(from), tlen = strlen(to);
+	unsigned char *p;
+	uint32_t id;
+
+	w->status = 0;
+	p = start(w, FXP_EXTENDED, 4 + strlen(ext) + 4 + flen + 4 + tlen, &id);
+	put_str(put_str(put_str(p, ext, strlen(ext)), from, flen), to, tlen);
+	if (send_request(w) < 0 || await(w, id) < 0)
+		return -1;
+	return status_result(w, "cannot rename");
+}
+
 static int open_file(struct sftp_wire *w, const char *path, uint32_t pflags, uint32_t mode,
 		     struct sftp_wire_file **out)
 {

@@ -43,6 +43,10 @@ int sftp_wire_start(struct sftp_wire *w);
 /* Bytes per read or write request (after sftp_wire_start). */
 size_t sftp_wire_chunk(const struct sftp_wire *w);
 
+/* Rename from to to, replacing a file at to in one step (OpenSSH's
+ * posix-rename@openssh.com; a server without it says OP_UNSUPPORTED). */
+int sftp_wire_rename(struct sftp_wire *w, const char *from, const char *to);
+
 /* Create a new file (never an existing one) with permissions mode. */
 int sftp_wire_create(struct sftp_wire *w, const char *path, uint32_t mode,
 		     struct sftp_wire_file **out);
