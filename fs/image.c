@@ -17,6 +17,7 @@
 #include "fs/image_kernel.h"
 #include "fs/image_keys.h"
 #include "fs/image_root.h"
+#include "net/ca.h"
 
 /*
  * The public side of images: the kinds this smolvm builds (each a recipe of
@@ -227,13 +228,14 @@ static const char *why_build(struct build *b)
 {
 	const struct image_kind *k = b->kind;
 	cJSON *m;
-	char *user, *host_key;
+	char *user, *host_key, *ca;
 	const char *why = NULL;
 
 	if (!image_exists(k->name) || !(m = read_manifest(k->name)))
 		return "no image yet";
 	user = image_keys_pub_line(IMAGE_KEYS_USER);
 	host_key = image_keys_pub_line(IMAGE_KEYS_HOST);
+	ca = ca_current_fingerprint();
 	if (strcmp(json_str(m, "recipe"), k->recipe))
 		why = "it was built by another recipe version";
 	else if (strcmp(json_str(m, "init_fnv1a64"), b->init_sum))
@@ -242,10 +244,13 @@ static const char *why_build(struct build *b)
 		why = "the SSH user key changed";
 	else if (!host_key || strcmp(json_str(m, "host_key"), host_key))
 		why = "the guest SSH host key changed";
+	else if (!ca || strcmp(json_str(m, "proxy_ca"), ca))
+		why = "the egress proxy's CA changed";
 	b->built = json_int(m, "built");
 	cJSON_Delete(m);
 	free(user);
 	free(host_key);
+	free(ca);
 	return why;
 }
 
@@ -295,6 +300,7 @@ static int write_manifest(struct build *b)
 	cJSON_AddStringToObject(m, "init_fnv1a64", b->init_sum);
 	cJSON_AddStringToObject(m, "user_key", b->user_pub);
 	cJSON_AddStringToObject(m, "host_key", b->host_pub);
+	cJSON_AddStringToObject(m, "proxy_ca", b->proxy_ca);
 	files = cJSON_AddObjectToObject(m, "sizes");
 	for (size_t i = 0; i < 2; i++) {
 		char *p = xasprintf("%s/%s", b->work, image_files[i]);
@@ -389,6 +395,7 @@ static void build_free(struct build *b)
 	free(b->kernel_deb);
 	free(b->user_pub);
 	free(b->host_pub);
+	free(b->proxy_ca);
 	cJSON_Delete(b->modules);
 	if (b->log_fd >= 0)
 		close(b->log_fd);

@@ -54,6 +54,7 @@ struct build {
 	const char *kernel_format;	/* "pvh-elf" or "bzImage" */
 	char *user_pub;		/* the user key's public line, authorised for root */
 	char *host_pub;		/* the guest host key's public line, pinned by the host */
+	char *proxy_ca;		/* fingerprint of the egress proxy's CA, trusted by the guest */
 	cJSON *modules;		/* names of the modules put in */
 };
 

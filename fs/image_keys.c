@@ -1,6 +1,7 @@
 #include "fs/image_keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 
 #include "backend/paths.h"
 #include "backend/util.h"
+#include "net/ca.h"
 
 #define HOST_KEY_PATH "/etc/dropbear/dropbear_ed25519_host_key"
 
@@ -169,5 +171,40 @@ out:
 	free(line);
 	free(pub_path);
 	free(auth);
+	return rc;
+}
+
+int image_keys_add_proxy_ca(struct build *b, const char *bundle)
+{
+	char *had = ca_current_fingerprint(), *pem = NULL, *text = NULL;
+	struct ca ca;
+	int fd = -1, rc = -1;
+
+	if (ca_load(&ca) < 0)
+		goto out;
+	if (!had) {
+		char *path = image_keys_file(CA_CERT_FILE, "");
+
+		image_build_note("made the egress proxy's CA %s", path);
+		free(path);
+	}
+	pem = ca_cert_pem(&ca);
+	b->proxy_ca = ca_fingerprint(&ca);
+	ca_free(&ca);
+	text = xasprintf("\n# smolvm egress proxy CA (TLS interception), %s\n%s", b->proxy_ca, pem);
+	fd = open(bundle, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		err_set("cannot add the egress proxy's CA to %s: %s", bundle, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0 && close(fd) < 0 && rc == 0) {
+		err_set("cannot add the egress proxy's CA to %s: %s", bundle, strerror(errno));
+		rc = -1;
+	}
+	free(had);
+	free(pem);
+	free(text);
 	return rc;
 }

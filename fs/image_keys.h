@@ -1,7 +1,8 @@
 /*
- * image_keys: the per-install SSH keys an image is built with, kept in
+ * image_keys: the per-install keys an image is built with, kept in
  * $SMOLVM_HOME/keys/ and made at the first build: the user key authorised
- * for root in the guest, and the guest's host key, which the host pins.
+ * for root in the guest, the guest's host key, which the host pins, and the
+ * egress proxy's CA (net/ca.h), which the guest trusts.
  */
 #ifndef SMOLVM_IMAGE_KEYS_H
 #define SMOLVM_IMAGE_KEYS_H
@@ -24,5 +25,12 @@ char *image_keys_pub_line(const char *name);
  * the user key for root. Sets b->user_pub and b->host_pub.
  */
 int image_keys_install(struct build *b);
+
+/*
+ * Append the egress proxy's CA certificate (made if missing) to the CA
+ * bundle at bundle, a path in the tree, so that the guest's TLS clients
+ * accept the certificates the proxy presents. Sets b->proxy_ca.
+ */
+int image_keys_add_proxy_ca(struct build *b, const char *bundle);
 
 #endif

@@ -8,6 +8,7 @@
 #include "backend/util.h"
 #include "fs/cpio.h"
 #include "fs/image_elf.h"
+#include "fs/image_keys.h"
 
 /* ---- programs ----------------------------------------------------------------------- */
 
@@ -113,6 +114,8 @@ int image_root_install_programs(struct build *b)
 		return -1;
 	char *dst = image_build_in_root(b, IMAGE_ROOT_CA_BUNDLE);
 	int rc = image_build_copy_file(image_build_host(b, IMAGE_ROOT_CA_BUNDLE), dst, 0644);
+	if (rc == 0)
+		rc = image_keys_add_proxy_ca(b, dst);
 	free(dst);
 	return rc;
 }

@@ -15,7 +15,8 @@
 /* Step: the static busybox at /bin/busybox and a symlink per applet. */
 int image_root_install_busybox(struct build *b);
 
-/* Step: dropbear, sftp-server and curl with their libraries, and the CA bundle. */
+/* Step: dropbear, sftp-server and curl with their libraries, and the CA bundle with the
+ * egress proxy's CA added (image_keys_add_proxy_ca). */
 int image_root_install_programs(struct build *b);
 
 /* Step: the directories, /etc files and /init the guest boots with. */

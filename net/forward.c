@@ -19,6 +19,7 @@
 #include "net/addr.h"
 #include "net/http.h"
 #include "net/match.h"
+#include "net/tls.h"
 
 #define BUF_SIZE (HTTP_HEAD_MAX + 16384)
 #define IDLE_MS 60000		/* for the guest's next request on a kept connection */
@@ -308,6 +309,11 @@ struct conn {
 	struct stream guest;
 	bool explicit_proxy;
 	uint16_t orig_port;
+	/* Inside an intercepted TLS connection guest.fd is its plain side, and
+	 * every request in it must be for tls_host. */
+	bool tls;
+	struct match_host tls_host;
+	char why[TLS_ERR_MAX];	/* a reason that is not a static string */
 };
 
 static const char *status_text(int status)
@@ -712,6 +718,44 @@ out:
 	return keep;
 }
 
+/* Pass the guest's connection through to fd unread, the bytes already read first. */
+static void pass_through(struct conn *c, int fd, struct outcome *o)
+{
+	if (c->guest.len && send_all(fd, c->guest.buf, c->guest.len) == 0)
+		o->up = c->guest.len;
+	c->guest.len = 0;
+	tunnel(c->guest.fd, fd, &o->up, &o->down);
+}
+
+/*
+ * Intercept the guest's connection as TLS for host, the bytes already read
+ * being the start of its ClientHello: from here c->guest reads the plain
+ * requests inside. False, with o saying why, when the handshake failed or
+ * the guest named another server (SNI).
+ */
+static bool tls_start(struct conn *c, const struct match_host *host, uint16_t port,
+		      struct outcome *o)
+{
+	int fd = tls_serve(c->env->tls, c->guest.fd, c->guest.buf, c->guest.len, host, c->why);
+
+	c->guest.len = 0;
+	if (fd < 0) {
+		o->decision = fd == -2 ? "deny" : "error";
+		o->status = fd == -2 ? 400 : o->status;
+		o->rule = NULL;
+		o->reason = c->why;
+		return false;
+	}
+	/* The TLS side owns the guest's socket now. */
+	c->guest.fd = fd;
+	set_io_timeouts(fd);
+	c->tls = true;
+	c->tls_host = *host;
+	c->orig_port = port;
+	c->explicit_proxy = false;
+	return true;
+}
+
 /* Parse and judge one request whose head is c->guest.buf[0..head_len). 1 to
  * go on reading requests, 0 to close. */
 static int handle(struct conn *c, const struct http_head *h, size_t head_len, struct outcome *o)
@@ -720,16 +764,17 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	struct policy *p = NULL;
 	const struct policy_rule *rule = NULL;
 	struct match_host mh;
-	struct match_target t = { .scheme = POLICY_HTTP };
+	struct match_target t = { .scheme = c->tls ? POLICY_HTTPS : POLICY_HTTP };
 	const char *host = NULL, *target = h->target, *why = NULL;
 	size_t host_len = 0, target_len = h->target_len, plen;
 	char *norm = NULL, *host_header = NULL;
 	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7), redirected = false;
-	uint16_t port = 80;
+	bool allowed, intercept = false;
+	uint16_t port = c->tls ? 443 : 80;
 	int fd = -1, status = 0, keep = 0;
 
 	o->kind = connect ? "connect" : "http";
-	o->scheme = connect ? "https" : "http";
+	o->scheme = connect || c->tls ? "https" : "http";
 	if (h->method_len >= METHOD_MAX) {
 		why = "method too long";
 		goto bad;
@@ -798,6 +843,11 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 		why = "the Host header's port is not the port the connection went to";
 		goto bad;
 	}
+	if (c->tls && !(match_host_parse(host, host_len, &mh, &why) &&
+			match_host_same(&mh, &c->tls_host))) {
+		why = "the Host header names another host than the TLS connection is for";
+		goto bad;
+	}
 	if (!connect) {
 		const char *q = memchr(target, '?', target_len);
 
@@ -816,7 +866,14 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	t.path = connect ? NULL : target;
 	t.path_len = connect ? 0 : target_len;
 	t.websocket = h->websocket;
-	if (!match_request(p, &t, &rule, &why)) {
+	allowed = match_request(p, &t, &rule, &why);
+	if (!allowed && connect && env->tls) {
+		/* No tunnel for it: read and judge the requests inside instead. */
+		t.tunnel = false;
+		t.host_only = true;
+		allowed = intercept = match_request(p, &t, &rule, &why);
+	}
+	if (!allowed) {
 		status = 403;
 		goto deny;
 	}
@@ -825,6 +882,16 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	if (!match_host_parse(host, host_len, &mh, &why)) {
 		status = 403;
 		goto deny;
+	}
+	if (intercept) {
+		o->decision = "allow";
+		o->reason = "intercepted: each request inside is judged on its own";
+		stream_consume(&c->guest, head_len);
+		if (send_all(c->guest.fd, "HTTP/1.1 200 Connection Established\r\n\r\n", 39) == 0) {
+			o->status = 200;
+			keep = tls_start(c, &mh, port, o);
+		}
+		goto out;
 	}
 	if (!connect) {
 		norm = xmalloc(target_len + 1);
@@ -836,16 +903,23 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	fd = dial(p, rule, &mh, port, o, &status, &why);
 	if (fd < 0)
 		goto deny;
+	if (c->tls) {
+		int plain = tls_connect(env->tls, fd, &mh, c->why);
+
+		if (plain < 0) {
+			status = 502;
+			why = c->why;
+			goto deny;
+		}
+		fd = plain;
+	}
 	set_io_timeouts(fd);
 	o->decision = "allow";
 	if (connect) {
 		stream_consume(&c->guest, head_len);
 		if (send_all(c->guest.fd, "HTTP/1.1 200 Connection Established\r\n\r\n", 39) == 0) {
 			o->status = 200;
-			if (c->guest.len && send_all(fd, c->guest.buf, c->guest.len) == 0)
-				o->up = c->guest.len;
-			c->guest.len = 0;
-			tunnel(c->guest.fd, fd, &o->up, &o->down);
+			pass_through(c, fd, o);
 		}
 		keep = 0;
 	} else {
@@ -857,7 +931,7 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 		} else {
 			host_header = xstrdup(mh.name);
 		}
-		if (port != 80) {
+		if (port != (c->tls ? 443 : 80)) {
 			char *hp = xasprintf("%s:%u", host_header, port);
 			free(host_header);
 			host_header = hp;
@@ -898,6 +972,72 @@ out:
 	return keep;
 }
 
+/*
+ * A redirected connection that starts with TLS, judged on the server name
+ * it asks for (SNI; without one, the address the guest dialed) and the
+ * port: passed through unread when a rule allows an uninspected tunnel
+ * there, else intercepted, so that each request inside is judged like
+ * plain HTTP and a refusal reaches the guest as a readable 403. True to go
+ * on reading requests.
+ */
+static bool direct_tls(struct conn *c, const struct sockaddr_in *orig)
+{
+	const struct forward_env *env = c->env;
+	struct outcome o = { .t0 = util_now_ms(), .kind = "tls", .scheme = "https",
+			     .port = c->orig_port, .decision = "deny", .status = 400 };
+	struct match_target t = { .scheme = POLICY_HTTPS, .tunnel = true, .port = c->orig_port };
+	const struct policy_rule *rule = NULL;
+	char sni[MATCH_HOST_MAX + 2], addr[INET_ADDRSTRLEN];
+	const char *host = sni, *why;
+	struct policy *p = NULL;
+	struct match_host mh;
+	int n, fd;
+
+	while ((n = tls_client_hello(c->guest.buf, c->guest.len, sni, sizeof sni, &why)) == 0) {
+		if (stream_fill(&c->guest, IO_MS) <= 0) {
+			why = "the connection ended inside the TLS ClientHello";
+			break;
+		}
+	}
+	if (n > 0 && !sni[0])
+		host = inet_ntop(AF_INET, &orig->sin_addr, addr, sizeof addr);
+	if (n > 0)
+		copy_text(o.host, sizeof o.host, host, strlen(host));
+	if (n <= 0 || !match_host_parse(host, strlen(host), &mh, &why)) {
+		o.reason = why;
+		goto out;
+	}
+	p = env->policy_get();
+	t.host = host;
+	t.host_len = strlen(host);
+	if (!match_request(p, &t, &rule, &why)) {
+		/* The requests inside carry the verdicts: this connection is logged
+		 * only if the handshake fails. */
+		o.status = 0;
+		if (tls_start(c, &mh, c->orig_port, &o)) {
+			policy_unref(p);
+			return true;
+		}
+		goto out;
+	}
+	o.rule = rule ? rule->id : NULL;
+	fd = dial(p, rule, &mh, c->orig_port, &o, &o.status, &why);
+	o.reason = why;
+	if (fd < 0) {
+		o.decision = o.status == 403 ? "deny" : "error";
+		goto out;
+	}
+	set_io_timeouts(fd);
+	o.decision = "allow";
+	o.status = 0;
+	pass_through(c, fd, &o);
+	close(fd);
+out:
+	log_outcome(env, &o);
+	policy_unref(p);
+	return false;
+}
+
 void forward_conn(const struct forward_env *env, int guest_fd, const struct sockaddr_in *orig)
 {
 	struct conn c = {
@@ -910,6 +1050,12 @@ void forward_conn(const struct forward_env *env, int guest_fd, const struct sock
 	struct http_head *h = xmalloc(sizeof *h);
 
 	set_io_timeouts(guest_fd);
+	if (env->tls && !c.explicit_proxy) {
+		if (stream_fill(&c.guest, IDLE_MS) <= 0)
+			goto done;
+		if ((unsigned char)c.guest.buf[0] == TLS_HANDSHAKE_RECORD && !direct_tls(&c, orig))
+			goto done;
+	}
 	for (;;) {
 		struct outcome o = { .t0 = util_now_ms(), .kind = "http", .scheme = "http" };
 		const char *why = NULL;
@@ -939,5 +1085,5 @@ void forward_conn(const struct forward_env *env, int guest_fd, const struct sock
 done:
 	free(h);
 	free(c.guest.buf);
-	close(guest_fd);
+	close(c.guest.fd);	/* guest_fd, or the plain side of its TLS */
 }

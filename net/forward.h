@@ -3,9 +3,10 @@
  * HTTP/1.1 requests one at a time (net/http.h), judges each on its own
  * (net/match.h), and for an allowed one resolves the host itself, checks
  * every address before dialing it, re-serialises the request upstream and
- * streams both bodies. CONNECT tunnels are passed through uninspected when
- * a rule allows a tunnel. Every decision becomes one JSON line in the
- * decision log.
+ * streams both bodies. CONNECT tunnels and TLS sent straight to a port are
+ * passed through uninspected when a rule allows a tunnel, and otherwise
+ * intercepted (net/tls.h) so that each request inside is judged the same
+ * way, as https. Every decision becomes one JSON line in the decision log.
  */
 #ifndef SMOLVM_FORWARD_H
 #define SMOLVM_FORWARD_H
@@ -13,6 +14,8 @@
 #include <netinet/in.h>
 
 #include "net/policy.h"
+
+struct tls_ctx;
 
 struct forward_env {
 	const char *sandbox_id;
@@ -23,6 +26,8 @@ struct forward_env {
 	/* A new reference to the policy in force (policy_unref it). */
 	struct policy *(*policy_get)(void);
 	int log_fd;		/* the decision log, opened O_APPEND */
+	/* HTTPS interception (net/tls.h); NULL: uninspected CONNECT tunnels only. */
+	struct tls_ctx *tls;
 };
 
 /*

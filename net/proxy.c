@@ -28,6 +28,7 @@
 #include "net/netns.h"
 #include "net/nft.h"
 #include "net/policy.h"
+#include "net/tls.h"
 
 #define START_MS 5000
 #define STOP_MS 2000
@@ -373,6 +374,11 @@ int proxy_main(int argc, char **argv)
 	env.log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (env.log_fd < 0) {
 		say("cannot open %s: %s", logpath, strerror(errno));
+		return 1;
+	}
+	env.tls = tls_ctx_new();
+	if (!env.tls) {
+		say("%s", err_msg());
 		return 1;
 	}
 	lfd = bound_socket(&sb, SOCK_STREAM, PROXY_PORT);
