@@ -36,6 +36,22 @@ check_match() {
 	else fail "$1"; echo "#   no match for /$3/ in:"; printf '%s\n' "$2" | sed 's/^/#   /' | tail -20; fi
 }
 
+# run CMD...: sets OUT (stdout+stderr) and RC.
+run() { OUT=$("$@" 2>&1); RC=$?; }
+
+# jfield JSON KEY: a string or number field of a one-level JSON record.
+jfield() {
+	printf '%s\n' "$1" | grep -o "\"$2\":[[:space:]]*[^,}[:space:]]*" | head -1 |
+		sed 's/^[^:]*:[[:space:]]*//; s/^"//; s/"$//'
+}
+
+# Is the QEMU of sandbox ID running? Is nothing of it left (process,
+# namespace, files)?
+qemu_running() { pgrep -f "qemu-system.*smolvm-$1" >/dev/null; }
+gone() {
+	! qemu_running "$1" && [ ! -e "/run/netns/smolvm-$1" ] && [ ! -e "$SMOLVM_HOME/vms/$1" ]
+}
+
 # wait_until TIMEOUT_S CMD...: polls CMD every 0.1 s until it succeeds.
 wait_until() {
 	local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift

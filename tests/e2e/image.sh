@@ -24,8 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# run CMD...: sets OUT (stdout+stderr) and RC.
-run() { OUT=$("$@" 2>&1); RC=$?; }
 # expect NAME STATUS REGEX: the last run exited with STATUS and a line of its
 # output matches REGEX (grep -E).
 expect() {

@@ -21,7 +21,6 @@ expect_gone() {
 	if wait_until "$2" tm_lacks "$3"; then ok "$1"
 	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
 }
-run() { OUT=$("$@" 2>&1); RC=$?; }
 # A fresh tmux server for the next run: a server that was just told to
 # exit may still accept a connection and then drop it.
 tm_next() { tm_stop; TMUX_SOCK=smolvm-test-$$-$1; }
