@@ -660,8 +660,9 @@ static void draw_rules(struct netpane *np, int y, int rows, int cols)
 		/* The loader's message without the path: the line above names the file. */
 		if (!strncmp(msg, np->policy_path, pl) && !strncmp(msg + pl, ": ", 2))
 			msg += pl + 2;
-		draw_text(y, 2, cols - 3, theme_style(TH_STATUS_ERROR),
-			  "policy.json does not load (the proxy keeps the policy it had):", false);
+		draw_text(y, 2, cols - 3, theme_style(TH_STATUS_ERROR), np->exists ?
+			  "policy.json does not load (the proxy keeps the policy it had):" :
+			  "policy.json cannot be read:", false);
 		draw_wrap(y + 1, 4, cols - 5, rows - 1, theme_style(TH_STATUS_ERROR), msg);
 		return;
 	}

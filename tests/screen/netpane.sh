@@ -5,7 +5,8 @@
 # for it, Enter writes it, and the same request is then judged by that rule;
 # rules are added through the form (a bad one names the field and writes
 # nothing), full internet goes on and off after asking, a rule is deleted,
-# the log is filtered, and a policy file that does not load shows why.
+# the log is filtered, a policy file that does not load shows why, and the
+# prefix key opens the pane from a shell.
 #
 # The whole test runs in a network namespace of its own (unshare -n), so the
 # proxy's upstream lookups for the test's made-up names go nowhere.
@@ -207,6 +208,17 @@ expect_gone "any key closes it" 5 "Allow this (a"
 tm_keys Escape
 expect_screen "Esc goes back to the list" 5 "NAME"
 check_match "the tab is the list again" "$(tm_screen | sed -n 1p)" "sandboxes"
+
+# --- from a shell ---------------------------------------------------------------------------
+tm_keys Enter
+expect_screen "a shell in the sandbox" 20 "~#"
+tm_keys C-b w
+expect_screen "prefix w opens its network pane" 5 "Network of $NAME ($ID)"
+check_match "... in place of the list" "$(tm_screen | sed -n 1p)" "network $NAME .*1 $NAME"
 tm_keys q
-expect_screen "q quits" 10 "TUI-EXIT=0"
+expect_screen "q goes back to the list" 5 "NAME"
+tm_keys q
+expect_screen "quitting asks while the shell is open" 5 "Quit smolvm?"
+tm_keys y
+expect_screen "y quits" 10 "TUI-EXIT=0"
 exit 0
