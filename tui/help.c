@@ -77,7 +77,7 @@ static const struct help_line net_right[] = {
 	{ "scheme host", "the request's own" },
 	{ "port method", "the request's own" },
 	{ "paths", "its path, and below it" },
-	{ "a tunnel", "every path and method" },
+	{ "a CONNECT", "GET HEAD, each judged" },
 	{ "Enter", "accept, or edit first" },
 	{ "mode none", "becomes allowlist" },
 	{ NULL, "" },

@@ -173,13 +173,13 @@ int ruleform_init_allow(struct ruleform *f, const struct netlog_entry *e,
 	set_field(&f->f[RF_HOST], RF_HOST, e->host);
 	set_field(&f->f[RF_PORT], RF_PORT, port);
 	if (e->connect) {
-		/* A tunnel hides paths and methods: only a rule that limits
-		 * neither can allow one. */
-		set_field(&f->f[RF_METHODS], RF_METHODS, "*");
-		f->websocket = true;
+		/* The proxy reads the requests inside a CONNECT it does not pass
+		 * through and judges each: the rule opens the host and port for
+		 * reading only, and a request inside that it refuses can be
+		 * allowed in turn. */
 		snprintf(f->note[0], sizeof f->note[0],
-			 "A tunnel to %.60s:%u: its paths and methods are unseen, so all are "
-			 "allowed.", e->host, e->port);
+			 "Only https://%.60s:%u, GET and HEAD: each request inside is judged.",
+			 e->host, e->port);
 	} else {
 		set_field(&f->f[RF_METHODS], RF_METHODS, e->method);
 		set_field(&f->f[RF_PATHS], RF_PATHS, e->path && *e->path ? e->path : "/");

@@ -45,10 +45,11 @@ int ruleform_init_edit(struct ruleform *f, const struct policy *p, size_t i);
 /*
  * The narrowest rule that allows the denied request e, to add to p: its
  * scheme, its exact host and port, its method only, and its whole path as
- * the prefix (so the path and what is below it). A CONNECT tunnel shows no
- * path or method, so its rule is a tunnel rule (every path and method,
- * WebSocket on) for that host and port. The id is made from the host,
- * unique in p. -1 with err_set() if e is not a request a rule could allow.
+ * the prefix (so the path and what is below it). A CONNECT shows no path
+ * or method: its rule is for that host and port with the default methods
+ * (GET and HEAD) on every path, since the proxy judges the requests inside
+ * the TLS connection one by one. The id is made from the host, unique in
+ * p. -1 with err_set() if e is not a request a rule could allow.
  */
 int ruleform_init_allow(struct ruleform *f, const struct netlog_entry *e,
 			const struct policy *p);

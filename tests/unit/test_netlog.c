@@ -423,7 +423,7 @@ static void narrowest_rule_ids_and_modes(void)
 	policy_unref(p);
 }
 
-static void narrowest_rule_for_a_tunnel(void)
+static void narrowest_rule_for_a_connect(void)
 {
 	struct policy *p = load("{\"mode\": \"allowlist\"}"), *out = NULL;
 	struct netlog_entry e = entry(TUNNEL);
@@ -433,19 +433,35 @@ static void narrowest_rule_for_a_tunnel(void)
 
 	EXPECT_INT(ruleform_init_allow(&f, &e, p), 0);
 	EXPECT_STR(f.f[RF_SCHEME].value, "https");
+	EXPECT_STR(f.f[RF_HOST].value, "tunnel.test");
 	EXPECT_STR(f.f[RF_PORT].value, "8443");
-	EXPECT_STR(f.f[RF_METHODS].value, "*");
+	EXPECT_STR(f.f[RF_METHODS].value, "");	/* the default: GET and HEAD */
 	EXPECT_STR(f.f[RF_PATHS].value, "");
-	EXPECT(f.websocket);
+	EXPECT(!f.websocket);
+	EXPECT(strstr(f.note[0], "https://tunnel.test:8443") != NULL);
 	EXPECT_INT(ruleform_apply(&f, p, &out), 0);
 	if (out) {
 		struct match_target t = {
 			.scheme = POLICY_HTTPS, .host = "tunnel.test", .host_len = 11,
-			.port = 8443, .tunnel = true, .method = "CONNECT",
+			.port = 8443, .method = "CONNECT", .host_only = true,
 		};
 
+		/* The CONNECT is let in to be read ... */
 		EXPECT(match_request(out, &t, &r, &why));
 		t.port = 443;
+		EXPECT(!match_request(out, &t, &r, &why));
+		/* ... but not passed through unread ... */
+		t.port = 8443;
+		t.host_only = false;
+		t.tunnel = true;
+		EXPECT(!match_request(out, &t, &r, &why));
+		/* ... and inside, reading is allowed and writing is not. */
+		t.tunnel = false;
+		t.path = "/any/thing";
+		t.path_len = strlen(t.path);
+		t.method = "GET";
+		EXPECT(match_request(out, &t, &r, &why));
+		t.method = "POST";
 		EXPECT(!match_request(out, &t, &r, &why));
 	}
 	policy_unref(out);
@@ -600,7 +616,7 @@ int main(void)
 	RUN(follows_a_file);
 	RUN(narrowest_rule_for_a_denied_request);
 	RUN(narrowest_rule_ids_and_modes);
-	RUN(narrowest_rule_for_a_tunnel);
+	RUN(narrowest_rule_for_a_connect);
 	RUN(only_refused_requests_can_be_allowed);
 	RUN(form_errors_name_the_field);
 	RUN(editing_keeps_the_place);
