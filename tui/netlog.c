@@ -127,10 +127,10 @@ int netlog_parse(const char *line, size_t len, struct netlog_entry *e)
 	    (rule && !cJSON_IsString(rule) && !cJSON_IsNull(rule)))
 		goto out;
 	s = get_str(o, "kind");
-	e->connect = s && !strcmp(s, "connect");
+	e->tunnel = s && (!strcmp(s, "connect") || !strcmp(s, "tls"));
 	copy_field(e->method, sizeof e->method, method);
 	s = get_str(o, "scheme");
-	copy_field(e->scheme, sizeof e->scheme, s ? s : e->connect ? "https" : "http");
+	copy_field(e->scheme, sizeof e->scheme, s ? s : e->tunnel ? "https" : "http");
 	e->host = clean_dup(host);
 	e->port = port ? (uint16_t)port->valuedouble : 0;
 	e->path = cJSON_IsString(path) ? clean_dup(path->valuestring) : NULL;

@@ -18,7 +18,9 @@ struct netlog_entry {
 	uint64_t seq;		/* 1 for the first entry read, then one more each */
 	char time[16];		/* local "HH:MM:SS", or "" if the line had none */
 	enum netlog_decision decision;
-	bool connect;		/* a CONNECT tunnel (no path) */
+	/* Judged as a connection, before any request in it: a CONNECT, or TLS
+	 * by its server name (kind "tls"). No path; the method may be "". */
+	bool tunnel;
 	char method[16];
 	char scheme[8];		/* "http" or "https" */
 	char *host;		/* as the guest sent it; "" if the request had none */

@@ -752,7 +752,7 @@ static void format_entry(const struct netlog_entry *e, char *buf, size_t size)
 	char url[600], port[8], detail[400];
 
 	snprintf(port, sizeof port, ":%u", e->port);
-	if (e->connect)
+	if (e->tunnel)
 		snprintf(url, sizeof url, "%s:%u", e->host, e->port);
 	else
 		snprintf(url, sizeof url, "%s://%s%s%s", e->scheme, e->host, dflt ? "" : port,

@@ -154,7 +154,7 @@ int ruleform_init_allow(struct ruleform *f, const struct netlog_entry *e,
 		err_set("the refused request named no host, so no rule can allow it");
 		return -1;
 	}
-	if (!e->connect && !policy_method_bit(e->method)) {
+	if (!e->tunnel && !policy_method_bit(e->method)) {
 		err_set("no rule can allow the method %s (see smolvm-policy(5), METHODS)",
 			e->method);
 		return -1;
@@ -172,11 +172,11 @@ int ruleform_init_allow(struct ruleform *f, const struct netlog_entry *e,
 	set_field(&f->f[RF_SCHEME], RF_SCHEME, e->scheme);
 	set_field(&f->f[RF_HOST], RF_HOST, e->host);
 	set_field(&f->f[RF_PORT], RF_PORT, port);
-	if (e->connect) {
-		/* The proxy reads the requests inside a CONNECT it does not pass
-		 * through and judges each: the rule opens the host and port for
-		 * reading only, and a request inside that it refuses can be
-		 * allowed in turn. */
+	if (e->tunnel) {
+		/* The proxy reads the requests inside TLS it does not pass
+		 * through (a CONNECT, or TLS sent straight to a port) and judges
+		 * each: the rule opens the host and port for reading only, and a
+		 * request inside that it refuses can be allowed in turn. */
 		snprintf(f->note[0], sizeof f->note[0],
 			 "Only https://%.60s:%u, GET and HEAD: each request inside is judged.",
 			 e->host, e->port);

@@ -41,7 +41,7 @@ static void parses_the_proxy_lines(void)
 
 	EXPECT_INT(netlog_parse(DENIED, strlen(DENIED), &e), 0);
 	EXPECT_INT(e.decision, NETLOG_DENY);
-	EXPECT(!e.connect);
+	EXPECT(!e.tunnel);
 	EXPECT_STR(e.method, "GET");
 	EXPECT_STR(e.scheme, "http");
 	EXPECT_STR(e.host, "blocked.test");
@@ -61,7 +61,7 @@ static void parses_the_proxy_lines(void)
 	netlog_entry_clear(&e);
 
 	EXPECT_INT(netlog_parse(TUNNEL, strlen(TUNNEL), &e), 0);
-	EXPECT(e.connect);
+	EXPECT(e.tunnel);
 	EXPECT(e.path == NULL);
 	EXPECT_STR(e.scheme, "https");
 	netlog_entry_clear(&e);
@@ -169,7 +169,7 @@ static void garbage_lines_are_skipped(void)
 	EXPECT(netlog_feed(l, "\n" TUNNEL "\n", strlen(TUNNEL) + 2));
 	EXPECT_INT(l->count, 3);
 	EXPECT_INT(l->garbage, 4);
-	EXPECT(netlog_at(l, 2)->connect);
+	EXPECT(netlog_at(l, 2)->tunnel);
 	free(huge);
 	drop_log(l);
 }
@@ -255,7 +255,7 @@ static void follows_a_file(void)
 	append(path, TUNNEL "\n");
 	EXPECT(netlog_poll(l));
 	EXPECT_INT(l->count, 3);
-	EXPECT(netlog_at(l, 2)->connect);
+	EXPECT(netlog_at(l, 2)->tunnel);
 
 	/* Replaced by another file: that one is read whole. */
 	unlink(other);
@@ -465,6 +465,16 @@ static void narrowest_rule_for_a_connect(void)
 		EXPECT(!match_request(out, &t, &r, &why));
 	}
 	policy_unref(out);
+	netlog_entry_clear(&e);
+
+	/* TLS sent straight to a port is judged the same way, on its server name. */
+	e = entry("{\"kind\":\"tls\",\"method\":\"\",\"scheme\":\"https\",\"host\":\"sni.test\","
+		  "\"port\":443,\"path\":null,\"decision\":\"deny\",\"rule\":null,\"status\":403}");
+	EXPECT(e.tunnel);
+	EXPECT_INT(ruleform_init_allow(&f, &e, p), 0);
+	EXPECT_STR(f.f[RF_HOST].value, "sni.test");
+	EXPECT_STR(f.f[RF_PORT].value, "443");
+	EXPECT_STR(f.f[RF_METHODS].value, "");
 	netlog_entry_clear(&e);
 	policy_unref(p);
 }
