@@ -91,7 +91,8 @@ struct side_ops {
 	/* entries other than "." and "..", with lstat attributes */
 	int (*list)(struct side *sd, const char *dir, struct entry **out, size_t *n);
 	char *(*readlink)(struct side *sd, const char *path);
-	struct file *(*open_read)(struct side *sd, const char *path);
+	/* size: as scanned, what to expect */
+	struct file *(*open_read)(struct side *sd, const char *path, uint64_t size);
 	/* a new file (never an existing one), mode 0600 */
 	struct file *(*create)(struct side *sd, const char *path, const char *shown,
 			       const char *dir_shown);
@@ -255,10 +256,11 @@ static struct file *local_file(struct side *sd, int fd, const char *path, const 
 	return f;
 }
 
-static struct file *local_open_read(struct side *sd, const char *path)
+static struct file *local_open_read(struct side *sd, const char *path, uint64_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+	(void)size;
 	if (fd < 0) {
 		local_fail("open", path);
 		return NULL;
@@ -641,14 +643,14 @@ static bool remote_usable(struct sftp *s, const char *path)
 	return false;
 }
 
-static struct file *remote_open_read(struct side *sd, const char *path)
+static struct file *remote_open_read(struct side *sd, const char *path, uint64_t size)
 {
 	struct sftp *s = sd->s;
 	struct sftp_wire_file *wf;
 
 	if (!remote_usable(s, path))
 		return NULL;
-	if (sftp_wire_open(s->wire, path, &wf) < 0) {
+	if (sftp_wire_open(s->wire, path, size, &wf) < 0) {
 		wire_fail(s, "open", path);
 		return NULL;
 	}
@@ -699,8 +701,9 @@ static void remote_check_space(struct sftp *s, struct file *f, unsigned long fx)
 			f->shown);
 }
 
-/* Close f's file in the sandbox, or forget it if its channel is gone. */
-static int remote_finish(struct file *f)
+/* Close f's file in the sandbox (setting a, if not NULL), or forget it if
+ * its channel is gone. */
+static int remote_finish(struct file *f, const struct sftp_wire_attrs *a)
 {
 	struct sftp *s = f->sd->s;
 	int rc;
@@ -712,7 +715,7 @@ static int remote_finish(struct file *f)
 		f->wf = NULL;
 		return -1;
 	}
-	rc = sftp_wire_close(f->wf);
+	rc = sftp_wire_close(f->wf, a);
 	f->wf = NULL;
 	return rc;
 }
@@ -736,7 +739,7 @@ fail:
 	/* Refused: finish the file (answers to it are still to come) before
 	 * anything else is asked on the channel. */
 	why = xstrdup(err_msg());
-	if (remote_finish(f) < 0 && !sftp_wire_status(s->wire))
+	if (remote_finish(f, NULL) < 0 && !sftp_wire_status(s->wire))
 		remote_renew(s);
 	err_set("%s", why);
 	free(why);
@@ -744,21 +747,22 @@ fail:
 	return -1;
 }
 
-static int remote_setattr(struct side *sd, const char *path, const struct attrs *a);
-
 static int remote_close(struct file *f, const struct attrs *a)
 {
 	struct sftp *s = f->sd->s;
+	struct sftp_wire_attrs wa;
 	bool stale = f->wf && f->gen != s->gen;
-	int rc = remote_finish(f);
+	int rc;
 
+	if (a)
+		wa = (struct sftp_wire_attrs){ .mode = a->mode & f->sd->keep_bits,
+					       .atime = (uint32_t)a->atime,
+					       .mtime = (uint32_t)a->mtime };
+	rc = remote_finish(f, a ? &wa : NULL);
 	if (rc < 0 && !stale) {
 		wire_fail(s, "finish", f->shown);
 		remote_check_space(s, f, s->fx);
 	}
-	/* By name: the guest could swap it anyway, it is the guest's file. */
-	if (rc == 0 && a)
-		rc = remote_setattr(f->sd, f->path, a);
 	file_free(f);
 	return rc;
 }
@@ -770,7 +774,7 @@ static void remote_abandon(struct file *f)
 	struct sftp *s = f->sd->s;
 	char *why = xstrdup(err_msg());
 
-	if (remote_finish(f) < 0 && f->gen == s->gen && !sftp_wire_status(s->wire))
+	if (remote_finish(f, NULL) < 0 && f->gen == s->gen && !sftp_wire_status(s->wire))
 		remote_renew(s);
 	err_set("%s", why);
 	free(why);
@@ -1162,7 +1166,7 @@ static int copy_file(struct xfer *x, const struct node *n, const char *path, con
 
 	x->info.name = n->rel;
 	report(x);
-	in = x->src->ops->open_read(x->src, n->src);
+	in = x->src->ops->open_read(x->src, n->src, n->a.size);
 	if (!in)
 		return -1;
 	out = x->dst->ops->create(x->dst, path, shown, x->top);

@@ -12,6 +12,7 @@ enum {
 	FXP_CLOSE = 4,
 	FXP_READ = 5,
 	FXP_WRITE = 6,
+	FXP_FSETSTAT = 10,
 	FXP_STATUS = 101,
 	FXP_HANDLE = 102,
 	FXP_DATA = 103,
@@ -23,6 +24,7 @@ enum {
 #define FXF_CREAT 0x08
 #define FXF_EXCL 0x20
 #define ATTR_PERMISSIONS 0x04
+#define ATTR_ACMODTIME 0x08
 
 /* libssh2 numbers its requests up from 0; ours start far away. */
 #define ID_BASE 0xc0000000u
@@ -61,9 +63,11 @@ struct sftp_wire_file {
 		uint32_t id;
 		uint64_t offset;
 		uint32_t len;
-	} pend[QUEUE];			/* requests not yet answered, oldest first */
+	} pend[QUEUE + 2];		/* requests not yet answered, oldest first
+					 * (room for closing: attributes, close) */
 	int npend;
 	bool eof;			/* reading: the end was reached */
+	uint64_t size;			/* reading: where the end is expected */
 	unsigned long failed;		/* writing: the first refusal */
 };
 
@@ -420,9 +424,14 @@ int sftp_wire_create(struct sftp_wire *w, const char *path, uint32_t mode,
 	return open_file(w, path, FXF_WRITE | FXF_CREAT | FXF_EXCL, mode, out);
 }
 
-int sftp_wire_open(struct sftp_wire *w, const char *path, struct sftp_wire_file **out)
+int sftp_wire_open(struct sftp_wire *w, const char *path, uint64_t size,
+		   struct sftp_wire_file **out)
 {
-	return open_file(w, path, FXF_READ, 0, out);
+	int rc = open_file(w, path, FXF_READ, 0, out);
+
+	if (rc == 0)
+		(*out)->size = size;
+	return rc;
 }
 
 /* Send a READ or WRITE of len bytes at f->offset (data: a write's bytes). */
@@ -528,9 +537,16 @@ ssize_t sftp_wire_read(struct sftp_wire_file *f, void *buf, size_t n)
 	w->status = 0;
 	if (f->eof)
 		return 0;
-	while (f->npend < QUEUE)
-		if (send_io(f, FXP_READ, NULL, w->chunk) < 0)
+	/* Reads stop at the expected end, and one more asks just past it: the
+	 * end shows in the same round trip, and nothing more is asked. */
+	while (f->npend < QUEUE && f->offset <= f->size) {
+		size_t len = w->chunk;
+
+		if (f->offset < f->size && f->size - f->offset < len)
+			len = (size_t)(f->size - f->offset);
+		if (send_io(f, FXP_READ, NULL, len) < 0)
 			return -1;
+	}
 	if (wait_reply(w) < 0)
 		return -1;
 	/* OpenSSH's server answers in order; anything else is not followed. */
@@ -557,6 +573,9 @@ ssize_t sftp_wire_read(struct sftp_wire_file *f, void *buf, size_t n)
 	memcpy(buf, w->in + 13, len);
 	done(w);
 	forget(f, 0);
+	/* Past the expected end: the file grew, read on to its real end. */
+	if (head.offset >= f->size && len)
+		f->size = UINT64_MAX;
 	if (len < head.len) {
 		/* A short answer: the reads asked ahead are for the wrong place. */
 		if (drain(f) < 0)
@@ -568,21 +587,34 @@ ssize_t sftp_wire_read(struct sftp_wire_file *f, void *buf, size_t n)
 	return len;
 }
 
-int sftp_wire_close(struct sftp_wire_file *f)
+int sftp_wire_close(struct sftp_wire_file *f, const struct sftp_wire_attrs *a)
 {
 	struct sftp_wire *w = f->w;
+	unsigned char *p;
 	uint32_t id;
 	int rc = -1;
 
 	w->status = 0;
+	/* Attributes, then close, sent behind the last writes without
+	 * waiting: a small file costs one round trip after its open. */
+	if (a) {
+		p = start(w, FXP_FSETSTAT, 4 + f->handle_len + 4 + 4 + 8, &id);
+		p = put_str(p, f->handle, f->handle_len);
+		put32(p, ATTR_PERMISSIONS | ATTR_ACMODTIME);
+		put32(p + 4, a->mode);
+		put32(p + 8, a->atime);
+		put32(p + 12, a->mtime);
+		if (send_request(w) < 0)
+			goto out;
+		f->pend[f->npend++] = (struct pending){ .id = id };
+	}
+	put_str(start(w, FXP_CLOSE, 4 + f->handle_len, &id), f->handle, f->handle_len);
+	if (send_request(w) < 0)
+		goto out;
+	f->pend[f->npend++] = (struct pending){ .id = id };
 	if (drain(f) < 0)
 		goto out;
-	put_str(start(w, FXP_CLOSE, 4 + f->handle_len, &id), f->handle, f->handle_len);
-	if (send_request(w) < 0 || await(w, id) < 0)
-		goto out;
-	rc = status_result(w, "cannot finish the file");
-	if (rc == 0 && f->failed)
-		rc = refused(f, "the write was refused");
+	rc = f->failed ? refused(f, "the file was refused") : 0;
 out:
 	free(f);
 	return rc;

@@ -50,8 +50,10 @@ int sftp_wire_rename(struct sftp_wire *w, const char *from, const char *to);
 /* Create a new file (never an existing one) with permissions mode. */
 int sftp_wire_create(struct sftp_wire *w, const char *path, uint32_t mode,
 		     struct sftp_wire_file **out);
-/* Open a file to read. */
-int sftp_wire_open(struct sftp_wire *w, const char *path, struct sftp_wire_file **out);
+/* Open a file to read; size is how big it is expected to be (reads stop
+ * there first, so a small file takes one round trip; it may have grown). */
+int sftp_wire_open(struct sftp_wire *w, const char *path, uint64_t size,
+		   struct sftp_wire_file **out);
 
 /* Append n bytes (at most a chunk). A few writes stay unanswered, so a
  * refusal may show only at a later call or at close. */
@@ -61,8 +63,15 @@ int sftp_wire_write(struct sftp_wire_file *f, const void *buf, size_t n);
  * end. A few reads are kept asked ahead. */
 ssize_t sftp_wire_read(struct sftp_wire_file *f, void *buf, size_t n);
 
-/* Take every answer still due, close the file and free f, even on failure. */
-int sftp_wire_close(struct sftp_wire_file *f);
+/* Permissions and times (SFTP version 3 has whole seconds in 32 bits). */
+struct sftp_wire_attrs {
+	uint32_t mode;
+	uint32_t atime, mtime;
+};
+
+/* Give the file a's attributes (a may be NULL), close it and take every
+ * answer still due; f is freed, even on failure. */
+int sftp_wire_close(struct sftp_wire_file *f, const struct sftp_wire_attrs *a);
 
 /* Forget f without a word to the server: for a file on a channel that failed. */
 void sftp_wire_drop(struct sftp_wire_file *f);
