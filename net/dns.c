@@ -73,8 +73,8 @@ static size_t bare(const uint8_t *q, uint8_t *out, int rcode, int *rc_out)
 	return HDR_LEN;
 }
 
-size_t dns_answer(const uint8_t *q, size_t qlen, enum policy_mode mode, uint8_t *out,
-		  size_t out_size, char name[DNS_NAME_MAX + 1], int *qtype, int *rcode)
+size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_size,
+		  char name[DNS_NAME_MAX + 1], int *qtype, int *rcode)
 {
 	struct match_host host;
 	const char *why;
@@ -94,7 +94,7 @@ size_t dns_answer(const uint8_t *q, size_t qlen, enum policy_mode mode, uint8_t 
 	if (!end || end + 4 > qlen || end + 4 + 16 > DNS_MSG_MAX)
 		return bare(q, out, DNS_FORMERR, rcode);
 	*qtype = get16(q + end);
-	if (get16(q + end + 2) != CLASS_IN || mode == POLICY_NONE)
+	if (get16(q + end + 2) != CLASS_IN)
 		rc = DNS_REFUSED;
 	else if (!valid || !name[0] || !match_host_parse(name, strlen(name), &host, &why) ||
 		 host.is_ip)

@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/policy.h"
-
 /* The port the resolver listens on, on the host end of the tap. */
 #define DNS_PORT 53
 /* The answer to every A query: in 198.18.0.0/15 (benchmarking), so never a
@@ -34,15 +32,17 @@ enum dns_rcode {
 };
 
 /*
- * Answer the query q[0..qlen) under a policy of the given mode into out
- * (out_size >= DNS_MSG_MAX). A queries for a valid host name get
- * DNS_SYNTHETIC_ADDR, other types of record for one an empty answer; names
- * that are not host names (or are addresses) NXDOMAIN, everything under
- * mode none REFUSED. Returns the answer's length, or 0 to drop the packet
+ * Answer the query q[0..qlen) into out (out_size >= DNS_MSG_MAX). A queries
+ * for a valid host name get DNS_SYNTHETIC_ADDR, other types of record for
+ * one an empty answer; names that are not host names (or are addresses)
+ * NXDOMAIN. The answer is the same under every policy, even mode none: it
+ * reveals nothing, and the request that follows reaches the proxy, which
+ * judges and logs it (so a blocked request shows up in the log, not as a
+ * failed lookup). Returns the answer's length, or 0 to drop the packet
  * (a response, or too short to answer). name gets the queried name as
  * text ("" if none was read), *qtype its type and *rcode the answer's code.
  */
-size_t dns_answer(const uint8_t *q, size_t qlen, enum policy_mode mode, uint8_t *out,
-		  size_t out_size, char name[DNS_NAME_MAX + 1], int *qtype, int *rcode);
+size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_size,
+		  char name[DNS_NAME_MAX + 1], int *qtype, int *rcode);
 
 #endif

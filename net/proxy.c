@@ -296,16 +296,13 @@ static void serve_dns(int ufd)
 	socklen_t fl = sizeof from;
 	char name[DNS_NAME_MAX + 1];
 	int qtype, rcode;
-	struct policy *p;
 	ssize_t n;
 	size_t alen;
 
 	n = recvfrom(ufd, q, sizeof q, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 	if (n <= 0)
 		return;
-	p = policy_current();
-	alen = dns_answer(q, (size_t)n, p->mode, a, sizeof a, name, &qtype, &rcode);
-	policy_unref(p);
+	alen = dns_answer(q, (size_t)n, a, sizeof a, name, &qtype, &rcode);
 	if (alen)
 		sendto(ufd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
 }
