@@ -51,14 +51,19 @@ struct tls_ctx {
 	uint64_t tick;
 };
 
-/* Copy the first error of this thread's OpenSSL queue into err, after prefix. */
-static void ssl_err(char err[TLS_ERR_MAX], const char *prefix)
+/* The first error of this thread's OpenSSL queue, which is then emptied. */
+static const char *ssl_reason(const char *none)
 {
 	unsigned long e = ERR_peek_error();
 	const char *r = e ? ERR_reason_error_string(e) : NULL;
 
-	snprintf(err, TLS_ERR_MAX, "%s: %s", prefix, r ? r : "connection closed");
 	ERR_clear_error();
+	return r ? r : none;
+}
+
+static void ssl_err(char err[TLS_ERR_MAX], const char *prefix)
+{
+	snprintf(err, TLS_ERR_MAX, "%s: %s", prefix, ssl_reason("connection closed"));
 }
 
 /* ---- a socket BIO that first returns bytes already read ---------------------------- */
@@ -272,7 +277,7 @@ static SSL_CTX *client_ctx(void)
 	    !SSL_CTX_set_default_verify_paths(c) ||
 	    SSL_CTX_set_alpn_protos(c, alpn_http11, sizeof alpn_http11 - 1)) {
 		err_set("cannot set up TLS toward upstream servers: %s",
-			ERR_reason_error_string(ERR_get_error()));
+			ssl_reason("unknown OpenSSL error"));
 		SSL_CTX_free(c);
 		return NULL;
 	}
@@ -303,7 +308,7 @@ struct tls_ctx *tls_ctx_new(void)
 	t->server = server_ctx();
 	if (!t->leaf_key || !t->server) {
 		err_set("cannot set up TLS toward the guest: %s",
-			ERR_reason_error_string(ERR_get_error()));
+			ssl_reason("unknown OpenSSL error"));
 		goto fail;
 	}
 	t->client = client_ctx();
@@ -399,7 +404,7 @@ static X509 *mint(struct tls_ctx *t, const struct match_host *h)
 	X509_NAME_free(name);
 	free(san);
 	if (!ok)
-		die("cannot make a leaf certificate: %s", ERR_reason_error_string(ERR_get_error()));
+		die("cannot make a leaf certificate: %s", ssl_reason("unknown OpenSSL error"));
 	return x;
 }
 
@@ -460,12 +465,13 @@ static int handshake(SSL *ssl, int fd, bool *timed_out)
 
 	*timed_out = false;
 	for (;;) {
-		int r = SSL_do_handshake(ssl), e = SSL_get_error(ssl, r);
+		int r = SSL_do_handshake(ssl), e;
 		struct pollfd p = { .fd = fd };
 		int64_t left = deadline - util_now_ms();
 
 		if (r == 1)
 			return 0;
+		e = SSL_get_error(ssl, r);
 		if (e == SSL_ERROR_WANT_READ)
 			p.events = POLLIN;
 		else if (e == SSL_ERROR_WANT_WRITE)

@@ -567,6 +567,57 @@ static void tunnels(void)
 	policy_unref(p);
 }
 
+/* Before the first request of an intercepted TLS connection only host and port are known:
+ * the first rule for them answers, whatever its paths and methods. */
+static const char *host_only(const struct policy *p, enum policy_scheme scheme, const char *host,
+			     int port)
+{
+	struct match_target t = {
+		.scheme = scheme, .host = host, .host_len = strlen(host),
+		.port = (uint16_t)port, .host_only = true,
+	};
+	const struct policy_rule *r;
+
+	if (!match_request(p, &t, &r, &last_why))
+		return "deny";
+	return r ? r->id : "(full_internet)";
+}
+
+static void host_only_targets(void)
+{
+	struct policy *p = load(rules_json);
+	struct match_host a, b;
+	const char *why;
+
+	EXPECT_STR(host_only(p, POLICY_HTTPS, "api.example.com", 443), "chat");
+	EXPECT_STR(host_only(p, POLICY_HTTPS, "API.example.com.", 443), "chat");
+	EXPECT_STR(host_only(p, POLICY_HTTPS, "a.docs.example.org", 443), "docs");
+	EXPECT_STR(host_only(p, POLICY_HTTP, "127.1", 8080), "local");
+	EXPECT_DENY(host_only(p, POLICY_HTTPS, "api.example.com", 8443), "scheme and port");
+	EXPECT_DENY(host_only(p, POLICY_HTTP, "api.example.com", 443), "scheme and port");
+	EXPECT_DENY(host_only(p, POLICY_HTTPS, "other.example.net", 443), "this host");
+	EXPECT_DENY(host_only(p, POLICY_HTTPS, "10.1.2.3", 443), "this host");
+	policy_unref(p);
+	p = load("{\"mode\": \"none\", \"rules\": [{\"id\": \"a\", \"scheme\": \"https\","
+		 " \"host\": \"api.example.com\"}]}");
+	EXPECT_DENY(host_only(p, POLICY_HTTPS, "api.example.com", 443), "none");
+	policy_unref(p);
+	p = load("{\"mode\": \"full_internet\"}");
+	EXPECT_STR(host_only(p, POLICY_HTTPS, "anything.example.net", 443), "(full_internet)");
+	EXPECT_DENY(host_only(p, POLICY_HTTPS, "10.1.2.3", 443), "private");
+	policy_unref(p);
+
+	EXPECT(match_host_parse("API.Example.com.", 16, &a, &why));
+	EXPECT(match_host_parse("api.example.com", 15, &b, &why));
+	EXPECT(match_host_same(&a, &b));
+	EXPECT(match_host_parse("127.1", 5, &a, &why));
+	EXPECT(match_host_parse("[::ffff:127.0.0.1]", 18, &b, &why));
+	EXPECT(match_host_same(&a, &b));
+	EXPECT(match_host_parse("localhost", 9, &b, &why));
+	EXPECT(!match_host_same(&a, &b));
+	EXPECT(!match_host_same(&b, &a));
+}
+
 static const char *connect_to(const struct policy *p, const char *rule_id, const char *addr,
 			      const struct addr_list *own)
 {
@@ -679,6 +730,7 @@ int main(void)
 	RUN(mode_none_denies_everything);
 	RUN(full_internet);
 	RUN(tunnels);
+	RUN(host_only_targets);
 	RUN(connect_addresses);
 	RUN(deny_reasons);
 	UNIT_EXIT();
