@@ -689,6 +689,11 @@ int tls_serve(struct tls_ctx *t, int fd, const void *prefix, size_t prefix_len,
 			plain = -2;
 		} else if (timed_out) {
 			snprintf(err, TLS_ERR_MAX, "the guest's TLS handshake timed out");
+		} else if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_TLSV1_ALERT_UNKNOWN_CA) {
+			snprintf(err, TLS_ERR_MAX, "the guest does not trust the proxy's CA: was its "
+				 "image built before the CA was made? (smolvm image build, then a new "
+				 "sandbox)");
+			ERR_clear_error();
 		} else {
 			ssl_err(err, "the guest's TLS handshake failed");
 		}

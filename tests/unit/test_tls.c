@@ -207,11 +207,12 @@ static void hello_sni(void)
 struct guest {
 	int fd;
 	const char *sni;
+	bool distrust;		/* trust no CA at all */
 	bool ok;
 	char got[16];
 };
 
-/* A guest that trusts only the CA and checks the name api.test. */
+/* A guest that trusts only the CA (or nothing) and checks the name api.test. */
 static void *guest_thread(void *arg)
 {
 	struct guest *g = arg;
@@ -219,7 +220,8 @@ static void *guest_thread(void *arg)
 	SSL *s;
 	int n;
 
-	X509_STORE_add_cert(SSL_CTX_get_cert_store(c), tls_ca_cert(ctx));
+	if (!g->distrust)
+		X509_STORE_add_cert(SSL_CTX_get_cert_store(c), tls_ca_cert(ctx));
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
 	s = SSL_new(c);
 	SSL_set_tlsext_host_name(s, g->sni);
@@ -288,6 +290,24 @@ static void serve_refuses_another_name(void)
 	pthread_create(&th, NULL, guest_thread, &g);
 	EXPECT_INT(tls_serve(ctx, sv[0], NULL, 0, &api, err), -2);
 	EXPECT(strstr(err, "other.test") != NULL);
+	close(sv[0]);
+	pthread_join(th, NULL);
+	EXPECT(!g.ok);
+}
+
+static void serve_to_a_guest_without_the_ca(void)
+{
+	struct match_host api = host("api.test");
+	struct guest g = { .sni = "api.test", .distrust = true };
+	char err[TLS_ERR_MAX];
+	pthread_t th;
+	int sv[2];
+
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	g.fd = sv[1];
+	pthread_create(&th, NULL, guest_thread, &g);
+	EXPECT_INT(tls_serve(ctx, sv[0], NULL, 0, &api, err), -1);
+	EXPECT(strstr(err, "does not trust the proxy's CA") != NULL);
 	close(sv[0]);
 	pthread_join(th, NULL);
 	EXPECT(!g.ok);
@@ -391,6 +411,7 @@ int main(void)
 	RUN(hello_sni);
 	RUN(serve_to_a_guest);
 	RUN(serve_refuses_another_name);
+	RUN(serve_to_a_guest_without_the_ca);
 	RUN(connect_verifies_upstream);
 
 	tls_ctx_free(ctx);
