@@ -33,6 +33,13 @@ static int store_value(const char *cmd, const struct arg_spec *s, const char *va
 		*(const char **)s->dst = val;
 		return 0;
 	}
+	if (s->kind == ARG_LIST) {
+		struct arg_list *l = s->dst;
+
+		l->v = xrealloc(l->v, (size_t)(l->n + 1) * sizeof *l->v);
+		l->v[l->n++] = val;
+		return 0;
+	}
 	errno = 0;
 	v = strtol(val, &end, 10);
 	if (errno || end == val || *end || v < s->min || v > s->max) {

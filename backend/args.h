@@ -8,6 +8,14 @@ enum arg_kind {
 	ARG_FLAG,	/* bool *: present or not */
 	ARG_STR,	/* const char **: takes a value */
 	ARG_INT,	/* int *: takes a whole number within [min, max] */
+	ARG_LIST,	/* struct arg_list *: takes a value, may be given again */
+};
+
+/* Every value of an ARG_LIST option, in order; free(v) after args_parse,
+ * whatever it returned. */
+struct arg_list {
+	const char **v;
+	int n;
 };
 
 struct arg_spec {

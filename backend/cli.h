@@ -19,6 +19,20 @@ int cli_ssh(int argc, char **argv);
 int cli_upload(int argc, char **argv);
 int cli_download(int argc, char **argv);
 
+/* backend/cli_policy.c: network policies and their decision logs */
+int cli_policy(int argc, char **argv);
+
+struct arg_list;
+struct policy;
+
+/*
+ * The policy `create` starts a sandbox with: the file (NULL: mode none)
+ * with the --publish entries added. *out is NULL when there is neither.
+ * 0, or -1 with err_set() naming the file's field or the --publish at fault.
+ */
+int cli_policy_for_create(const char *file, const struct arg_list *publish,
+			  struct policy **out);
+
 /* backend/cli_image.c: guest images */
 int cli_image(int argc, char **argv);
 

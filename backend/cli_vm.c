@@ -16,6 +16,8 @@
 #include "backend/store.h"
 #include "backend/util.h"
 #include "fs/image.h"
+#include "net/ingress.h"
+#include "net/policy.h"
 
 #define EXIT_USAGE 2
 #define TAIL_LINES 15
@@ -24,6 +26,7 @@
 
 static const char create_usage[] =
 	"usage: smolvm create [--name N] [--mem MIB] [--cpus N] [--image KIND] [--json]\n"
+	"                     [--policy FILE] [--publish [ADDR:]HOST_PORT:GUEST_PORT]...\n"
 	"\n"
 	"Boot a new sandbox and wait until it accepts commands, then print its id.\n"
 	"\n"
@@ -33,6 +36,11 @@ static const char create_usage[] =
 	"  --cpus N      virtual CPUs (default 1)\n"
 	"  --image KIND  guest image (default tiny; build it with `smolvm image build`)\n"
 	"  --json        print the whole record as JSON instead of the id\n"
+	"  --policy FILE its network policy (smolvm-policy(5); default: mode none, no\n"
+	"                egress); checked before anything is made\n"
+	"  --publish [ADDR:]HOST_PORT:GUEST_PORT\n"
+	"                make the guest's TCP port reachable on the host's loopback,\n"
+	"                ADDR 127.0.0.1 by default (127.0.0.0/8 or [::1]); repeatable\n"
 	"\n"
 	"Needs root: it creates a network namespace and a tap device.\n"
 	"Environment: SMOLVM_ACCEL=kvm|tcg skips the KVM check; SMOLVM_BOOT_TIMEOUT=S\n"
@@ -195,47 +203,36 @@ static void print_json(cJSON *o)
 	cJSON_Delete(o);
 }
 
-int cli_create(int argc, char **argv)
+/* create after its options are parsed: npos is the number of arguments besides them. */
+static int create(const char *cmd, int npos, const struct sandbox_opts *o, bool json,
+		  int64_t t0)
 {
-	int64_t t0 = util_now_ms();
-	const char *name = NULL, *image = IMAGE_DEFAULT_KIND;
-	int mem = 256, cpus = 1, rc;
-	bool json = false;
-	struct arg_spec specs[] = {
-		{ "--name", 0, ARG_STR, &name, 0, 0 },
-		{ "--mem", 0, ARG_INT, &mem, SANDBOX_MIN_MEM_MIB, 1 << 20 },
-		{ "--cpus", 0, ARG_INT, &cpus, 1, 64 },
-		{ "--image", 0, ARG_STR, &image, 0, 0 },
-		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
-	};
-	struct args_result res;
-	struct sandbox_opts o;
 	struct sandbox sb;
+	int rc;
 
-	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, &res)) >= 0)
-		return rc;
-	rc = res.npos;
-	free(res.pos);
-	if (rc)
-		return usage_error(argv[0], "takes no arguments besides options");
-	if (name && !store_name_valid(name)) {
-		char *msg = xasprintf("--name '%s' %s", name, store_name_problem(name));
-		rc = usage_error(argv[0], msg);
+	if (npos)
+		return usage_error(cmd, "takes no arguments besides options");
+	if (o->name && !store_name_valid(o->name)) {
+		char *msg = xasprintf("--name '%s' %s", o->name, store_name_problem(o->name));
+		rc = usage_error(cmd, msg);
 		free(msg);
 		return rc;
 	}
-	if (!image_kind_known(image)) {
-		char *msg = xasprintf("unknown image kind '%s'", image);
-		rc = usage_error(argv[0], msg);
+	if (!image_kind_known(o->image)) {
+		char *msg = xasprintf("unknown image kind '%s'", o->image);
+		rc = usage_error(cmd, msg);
 		free(msg);
 		return rc;
 	}
-	if (need_root(argv[0], "creates a network namespace and a tap device") < 0)
+	if (need_root(cmd, "creates a network namespace and a tap device") < 0)
 		return 1;
+	if (o->policy && ingress_check(o->policy, NULL) < 0) {
+		fprintf(stderr, "smolvm create: %s\n", err_msg());
+		return 1;
+	}
 
 	catch_signals();
-	o = (struct sandbox_opts){ .name = name, .image = image, .mem_mib = mem, .cpus = cpus };
-	if (sandbox_create(&o, &sb) < 0) {
+	if (sandbox_create(o, &sb) < 0) {
 		fprintf(stderr, "smolvm: create failed: %s\n", err_msg());
 		return 1;
 	}
@@ -250,6 +247,45 @@ int cli_create(int argc, char **argv)
 	else
 		printf("%s\n", sb.id);
 	return 0;
+}
+
+int cli_create(int argc, char **argv)
+{
+	int64_t t0 = util_now_ms();
+	const char *name = NULL, *image = IMAGE_DEFAULT_KIND, *policy_file = NULL;
+	int mem = 256, cpus = 1, rc;
+	bool json = false;
+	struct arg_list publish = { 0 };
+	struct arg_spec specs[] = {
+		{ "--name", 0, ARG_STR, &name, 0, 0 },
+		{ "--mem", 0, ARG_INT, &mem, SANDBOX_MIN_MEM_MIB, 1 << 20 },
+		{ "--cpus", 0, ARG_INT, &cpus, 1, 64 },
+		{ "--image", 0, ARG_STR, &image, 0, 0 },
+		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
+		{ "--policy", 0, ARG_STR, &policy_file, 0, 0 },
+		{ "--publish", 0, ARG_LIST, &publish, 0, 0 },
+	};
+	struct args_result res;
+	struct sandbox_opts o;
+	struct policy *policy;
+
+	rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, &res);
+	if (rc < 0) {
+		/* Checked before anything is made: a bad policy must not cost a boot. */
+		rc = cli_policy_for_create(policy_file, &publish, &policy);
+		if (rc < 0) {
+			fprintf(stderr, "smolvm create: %s\n", err_msg());
+			rc = 1;
+		} else {
+			o = (struct sandbox_opts){ .name = name, .image = image, .mem_mib = mem,
+						   .cpus = cpus, .policy = policy };
+			rc = create(argv[0], res.npos, &o, json, t0);
+			policy_unref(policy);
+		}
+		free(res.pos);
+	}
+	free(publish.v);
+	return rc;
 }
 
 /* The state to show: the record's, or QEMU's own when it knows better (paused). */

@@ -25,6 +25,12 @@ static const char usage[] =
 	"  stop [--force] ID... | start ID    shut down / boot again\n"
 	"  rm [--force] ID...             delete sandboxes and everything they own\n"
 	"  logs [-f] ID                   the serial console\n"
+	"Network:\n"
+	"  create --policy FILE --publish [ADDR:]PORT:GUEST_PORT   start with a policy\n"
+	"  policy show ID [--json]        the policy in force\n"
+	"  policy set ID FILE             replace it; the running sandbox follows at once\n"
+	"  policy log ID [-f] [--denied]  the egress proxy's decisions\n"
+	"  policy check FILE              validate a policy file\n"
 	"Files:\n"
 	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
 	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
@@ -55,6 +61,7 @@ static const struct command commands[] = {
 	{ "upload", cli_upload },
 	{ "download", cli_download },
 	{ "image", cli_image },
+	{ "policy", cli_policy },
 	/* Internal: the egress proxy process that `create` and `start` run. */
 	{ "__proxy", proxy_main },
 };

@@ -18,6 +18,7 @@
 #include "backend/util.h"
 #include "fs/image.h"
 #include "net/netns.h"
+#include "net/policy.h"
 #include "net/proxy.h"
 #include "net/tap.h"
 
@@ -177,8 +178,30 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 	sb->cpus = o->cpus;
 	if (allocate(o, sb) < 0)
 		return -1;
-	if (ensure_network(sb) < 0) {
+	if ((o->policy && sandbox_set_policy(sb, o->policy) < 0) || ensure_network(sb) < 0) {
 		store_remove(sb->id);
+		return -1;
+	}
+	return 0;
+}
+
+int sandbox_set_policy(const struct sandbox *sb, const struct policy *p)
+{
+	char *path = paths_vm_file(sb->id, "policy.json");
+	char *text = policy_to_json(p);
+	int rc = util_write_atomic(path, text, strlen(text), 0600);
+	pid_t pid;
+
+	free(text);
+	free(path);
+	if (rc < 0)
+		return -1;
+	/* The proxy would see the new file at its next request anyway; the
+	 * signal makes it read it now, published ports included. */
+	pid = proxy_pid(sb);
+	if (pid > 0 && kill(pid, SIGHUP) < 0) {
+		err_set("the policy is written, but the egress proxy (pid %d) cannot be told: %s",
+			(int)pid, strerror(errno));
 		return -1;
 	}
 	return 0;

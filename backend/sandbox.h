@@ -10,6 +10,8 @@
 
 #include "backend/store.h"
 
+struct policy;
+
 /* Below this the tiny image's initramfs does not fit in the guest's RAM. */
 #define SANDBOX_MIN_MEM_MIB 192
 
@@ -18,14 +20,24 @@ struct sandbox_opts {
 	const char *image;	/* image kind */
 	int mem_mib;
 	int cpus;
+	const struct policy *policy;	/* NULL: none (mode none) */
 };
 
 /*
  * Allocate an id, check the name, pick a free /30 in 10.77.0.0/16, write
- * the record as "creating", then make the namespace "smolvm-<id>" and its
- * tap. Needs root. On failure nothing is left behind; -1 with err_set().
+ * the record as "creating" (and the policy, if any), then make the
+ * namespace "smolvm-<id>" and its tap. Needs root. On failure nothing is
+ * left behind; -1 with err_set().
  */
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb);
+
+/*
+ * Make p the sandbox's policy: write vms/<id>/policy.json atomically and,
+ * if the sandbox's egress proxy runs, have it read the file at once
+ * (SIGHUP). 0, or -1 with err_set(); a file that cannot be written leaves
+ * the old one as it was.
+ */
+int sandbox_set_policy(const struct sandbox *sb, const struct policy *p);
 
 /* A boot in progress, from sandbox_boot to sandbox_wait_ready. */
 struct sandbox_booting {

@@ -25,6 +25,7 @@
 #include "backend/util.h"
 #include "net/dns.h"
 #include "net/forward.h"
+#include "net/ingress.h"
 #include "net/netns.h"
 #include "net/nft.h"
 #include "net/policy.h"
@@ -380,7 +381,7 @@ int proxy_main(int argc, char **argv)
 	}
 	lfd = bound_socket(&sb, SOCK_STREAM, PROXY_PORT);
 	ufd = lfd < 0 ? -1 : bound_socket(&sb, SOCK_DGRAM, DNS_PORT);
-	if (ufd < 0) {
+	if (ufd < 0 || ingress_start(&sb, policy_current, say) < 0) {
 		say("%s", err_msg());
 		return 1;
 	}

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# e2e: the egress policy on a real guest with real curl. The whole test runs
-# in a network namespace of its own (unshare -n): the "internet" is an
-# interface there (dummy, or veth) with listeners on its addresses, so whatever a policy bug
-# lets out reaches only this test's listeners, which is how the test sees it.
+# e2e: the egress policy on a real guest with real curl, in a network of the
+# test's own (tests/netlab.sh): whatever a policy bug lets out reaches only
+# this test's listeners, which is how the test sees it.
 #
 #   198.51.100.10  the allowed API (api.test and tunnel.test are pinned to it)
 #   198.51.100.20  a forbidden target; no packet may ever arrive there
-if [ -z "${SMOLVM_EGRESS_UNSHARED:-}" ]; then
-	export SMOLVM_EGRESS_UNSHARED=1
-	exec unshare -n -- bash "$0" "$@"
-fi
-source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../netlab.sh"
 t_setup_home
 
 API=198.51.100.10
@@ -18,26 +13,15 @@ FORBIDDEN=198.51.100.20
 NAME=egress-e2e
 SEEN=$SMOLVM_HOME/seen.log
 NS_SEEN=$SMOLVM_HOME/ns-seen.log
-LISTENER=$TESTS_DIR/e2e/egress_listener.py
-PIDS=()
-: >"$NS_SEEN"
 
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	netlab_down
 	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
 	t_cleanup_home
 }
 trap cleanup EXIT
 
-ip link set lo up
-# A dummy interface where the kernel has them, else a veth pair: either way
-# the addresses are local to this namespace and lead nowhere else.
-ip link add outside type dummy 2>/dev/null ||
-	ip link add outside type veth peer name outside-peer
-ip link set outside up
-ip addr add "$API/32" dev outside
-ip addr add "$FORBIDDEN/32" dev outside
+netlab_up "$API" "$FORBIDDEN"
 # Counts every packet that arrives for the forbidden address, whatever its kind.
 nft -f - <<EOF
 table inet egress_test {
@@ -51,24 +35,10 @@ forbidden_packets() {
 	nft list chain inet egress_test input | grep -o 'packets [0-9]*' | grep -o '[0-9]*'
 }
 
-start_listener() {
-	local log=$1; shift
-	: >"$log"
-	"$@" &
-	PIDS+=($!)
-	wait_until 10 grep -qx ready "$log"
-}
-start_listener "$SEEN" python3 "$LISTENER" "$SEEN" "http:$API:80" "http:$API:8443" \
+netlab_listen "$SEEN" "http:$API:80" "http:$API:8443" \
 	"tcp:$API:2222" "http:$FORBIDDEN:80" "tcp:$FORBIDDEN:2222" "udp:$FORBIDDEN:5353" \
 	"http:127.0.0.1:2200" || { fail "listeners start"; exit 1; }
 ok "listeners start"
-
-# seen PATTERN: did a listener log a line matching PATTERN (grep -E)?
-seen() { grep -Eq -- "$1" "$SEEN" "$NS_SEEN" 2>/dev/null; }
-check_unseen() {
-	if seen "$2"; then fail "$1"; grep -E -- "$2" "$SEEN" "$NS_SEEN" | sed 's/^/#   /'
-	else ok "$1"; fi
-}
 
 if ! ID=$("$SMOLVM" create --name "$NAME" 2>&1); then
 	fail "create a sandbox"
@@ -80,18 +50,6 @@ VM_DIR=$SMOLVM_HOME/vms/$ID
 HOST_IP=$(grep -o '"host_ip":[[:space:]]*"[0-9.]*"' "$VM_DIR/record.json" | grep -o '[0-9.]*"$' | tr -d '"')
 PLOG=$VM_DIR/policy.log
 
-# g CMD: run a shell command in the guest; sets OUT and RC.
-g() {
-	OUT=$("$SMOLVM" exec "$NAME" -- sh -c "$1" 2>&1)
-	RC=$?
-}
-# code URL [CURL ARGS...]: the HTTP status curl in the guest got (000: none).
-code() {
-	local url=$1 a args=; shift
-	for a in "$@"; do args+=" '$a'"; done
-	g "curl -s -o /dev/null -m 10 -w '%{http_code}'$args '$url'"
-	printf '%s' "$OUT"
-}
 set_policy() {
 	printf '%s\n' "$1" >"$VM_DIR/policy.tmp"
 	mv "$VM_DIR/policy.tmp" "$VM_DIR/policy.json"
@@ -213,7 +171,7 @@ g "echo hello | nc -u -w 2 $FORBIDDEN 5353; true"
 check_unseen "UDP reaches no listener" "^udp "
 g "ping -c 2 -W 2 $FORBIDDEN"
 check "ICMP gets no answer" test "$RC" != 0
-start_listener "$NS_SEEN" ip netns exec "smolvm-$ID" python3 "$LISTENER" "$NS_SEEN" \
+netlab_listen "$NS_SEEN" ip netns exec "smolvm-$ID" python3 "$NETLAB_LISTENER" "$NS_SEEN" \
 	"tcp:$HOST_IP:9999" "udp:$HOST_IP:9998"
 g "echo hello | nc -w 3 $HOST_IP 9999; echo hello | nc -u -w 2 $HOST_IP 9998; true"
 check_unseen "the host end's other ports are out of reach" "^(tcp|udp) $HOST_IP"

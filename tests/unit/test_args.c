@@ -192,6 +192,36 @@ static void no_arguments(void)
 	free(r.pos);
 }
 
+static void repeated_list_option(void)
+{
+	struct arg_list pub = { 0 };
+	const struct arg_spec list_specs[] = {
+		{ "--publish", 'p', ARG_LIST, &pub, 0, 0 },
+	};
+	char *words[] = { "create", "--publish", "80:8080", "box", "-p", "2:3",
+			  "--publish=[::1]:4:5", NULL };
+	struct args_result r;
+
+	EXPECT_INT(args_parse("create", 7, words, list_specs, 1, &r), 0);
+	EXPECT_INT(pub.n, 3);
+	EXPECT_STR(pub.v[0], "80:8080");
+	EXPECT_STR(pub.v[1], "2:3");
+	EXPECT_STR(pub.v[2], "[::1]:4:5");
+	EXPECT_INT(r.npos, 1);
+	EXPECT_STR(r.pos[0], "box");
+	free(r.pos);
+	free(pub.v);
+
+	/* Not given: nothing allocated. */
+	pub = (struct arg_list){ 0 };
+	EXPECT_INT(args_parse("create", 1, words, list_specs, 1, &r), 0);
+	EXPECT_INT(pub.n, 0);
+	EXPECT(pub.v == NULL);
+	free(r.pos);
+	EXPECT_INT(args_parse("create", 2, words, list_specs, 1, &r), -1);
+	EXPECT(strstr(err_msg(), "--publish needs a value") != NULL);
+}
+
 int main(void)
 {
 	RUN(long_and_short_options);
@@ -204,5 +234,6 @@ int main(void)
 	RUN(dashdash_ends_options);
 	RUN(help);
 	RUN(no_arguments);
+	RUN(repeated_list_option);
 	UNIT_EXIT();
 }
