@@ -126,16 +126,6 @@ static int load_from(const char *path, struct policy **out)
 	return rc;
 }
 
-static struct policy *policy_none(void)
-{
-	static const char text[] = "{\"mode\": \"none\"}";
-	struct policy *p;
-
-	if (policy_load(text, sizeof text - 1, &p) < 0)
-		die("the built-in policy does not load: %s", err_msg());
-	return p;
-}
-
 /* The sandbox's policy file, or mode none when it has none. */
 static int sandbox_policy(const struct sandbox *sb, struct policy **out)
 {
@@ -143,7 +133,7 @@ static int sandbox_policy(const struct sandbox *sb, struct policy **out)
 	int rc = 0;
 
 	if (!util_exists(path))
-		*out = policy_none();
+		*out = policy_default();
 	else if ((rc = policy_load_file(path, out)) < 0)
 		err_set("%s (the egress proxy keeps enforcing the last policy that loaded; replace "
 			"the file with `smolvm policy set`)", err_msg());
@@ -192,7 +182,7 @@ int cli_policy_for_create(const char *file, const struct arg_list *publish,
 	if (!file && !publish->n)
 		return 0;
 	if (!file)
-		p = policy_none();
+		p = policy_default();
 	else if (load_from(file, &p) < 0)
 		return -1;
 	if (!publish->n) {

@@ -100,6 +100,9 @@ int policy_load(const char *text, size_t len, struct policy **out);
 /* policy_load() on a file's content; errors start with the file's path. */
 int policy_load_file(const char *path, struct policy **out);
 
+/* The policy of a sandbox that has no policy file: mode none, nothing else. */
+struct policy *policy_default(void);
+
 /* Take and drop a reference; the last policy_unref() frees. NULL is ignored. */
 struct policy *policy_ref(struct policy *p);
 void policy_unref(struct policy *p);

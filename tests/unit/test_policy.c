@@ -774,6 +774,17 @@ static void references(void)
 	EXPECT(policy_ref(NULL) == NULL);
 }
 
+static void default_is_mode_none(void)
+{
+	struct policy *p = policy_default();
+	char *text = policy_to_json(p);
+
+	EXPECT(p->mode == POLICY_NONE && p->n_rules == 0 && p->n_ingress == 0 && !p->comment);
+	EXPECT_STR(text, "{\n\t\"mode\":\t\"none\",\n\t\"rules\":\t[],\n\t\"ingress\":\t[]\n}\n");
+	free(text);
+	policy_unref(p);
+}
+
 struct reader {
 	struct policy_slot *slot;
 	int reads;
@@ -854,6 +865,7 @@ int main(void)
 	RUN(method_bits);
 	RUN(publish_spec);
 	RUN(references);
+	RUN(default_is_mode_none);
 	RUN(slot_swaps_under_readers);
 	UNIT_EXIT();
 }
