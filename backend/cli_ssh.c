@@ -41,38 +41,6 @@ static const char ssh_usage[] =
 	"commands from stdin instead. Exits with the shell's status; 255 if smolvm\n"
 	"itself failed. Needs root (it enters the sandbox's network namespace).\n";
 
-static int need_root(const char *cmd)
-{
-	if (geteuid() == 0)
-		return 0;
-	fprintf(stderr, "smolvm %s needs root: it connects from inside the sandbox's network "
-		"namespace; run it with sudo\n", cmd);
-	return -1;
-}
-
-/* Resolve ID and insist that the sandbox is running. */
-static int running_sandbox(const char *key, struct sandbox *sb)
-{
-	if (store_resolve(key, sb) < 0) {
-		fprintf(stderr, "smolvm: %s\n", err_msg());
-		return -1;
-	}
-	if (!strcmp(sb->state, SB_RUNNING))
-		return 0;
-	if (!strcmp(sb->state, SB_STOPPED))
-		fprintf(stderr, "smolvm: sandbox %s is stopped; run `smolvm start %s`\n",
-			sb->name, sb->name);
-	else if (!strcmp(sb->state, SB_CRASHED))
-		fprintf(stderr, "smolvm: sandbox %s has crashed (its QEMU is gone); see "
-			"`smolvm logs %s`, then `smolvm rm %s`\n", sb->name, sb->name, sb->name);
-	else if (!strcmp(sb->state, SB_CREATING))
-		fprintf(stderr, "smolvm: sandbox %s is still starting; try again in a moment\n",
-			sb->name);
-	else
-		fprintf(stderr, "smolvm: sandbox %s is %s, not running\n", sb->name, sb->state);
-	return -1;
-}
-
 static struct ssh_conn *connect_sandbox(const struct sandbox *sb, int timeout_ms)
 {
 	struct ssh_conn *c = ssh_open(sb, timeout_ms);
@@ -137,7 +105,7 @@ int cli_exec(int argc, char **argv)
 			id_at >= argc ? "no sandbox given" : "no command given", exec_usage);
 		return EXIT_SSH_ERROR;
 	}
-	if (need_root("exec") < 0 || running_sandbox(argv[id_at], &sb) < 0)
+	if (cli_need_root("exec") < 0 || cli_running_sandbox(argv[id_at], &sb) < 0)
 		return EXIT_SSH_ERROR;
 	/* Before connecting: with stdin closed, the socket would become fd 0. */
 	in_fd = stdin_to_pass();
@@ -192,7 +160,7 @@ int cli_ssh(int argc, char **argv)
 		free(res.pos);
 		return EXIT_SSH_ERROR;
 	}
-	rc = need_root("ssh") < 0 || running_sandbox(res.pos[0], &sb) < 0;
+	rc = cli_need_root("ssh") < 0 || cli_running_sandbox(res.pos[0], &sb) < 0;
 	free(res.pos);
 	if (rc || !(c = connect_sandbox(&sb, CONNECT_TIMEOUT_MS)))
 		return EXIT_SSH_ERROR;
