@@ -52,6 +52,22 @@ gone() {
 	! qemu_running "$1" && [ ! -e "/run/netns/smolvm-$1" ] && [ ! -e "$SMOLVM_HOME/vms/$1" ]
 }
 
+# t_create CHECK ARGS...: `smolvm create ARGS` as the check CHECK; the script
+# ends if it fails. Sets ID, VM_DIR (its state directory), HOST_IP (the host
+# end of its tap, where its proxy listens) and PLOG (the proxy's decisions).
+t_create() {
+	local check=$1; shift
+	if ! ID=$("$SMOLVM" create "$@" 2>&1); then
+		fail "$check"
+		printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
+		exit 1
+	fi
+	ok "$check"
+	VM_DIR=$SMOLVM_HOME/vms/$ID
+	HOST_IP=$(jfield "$(cat "$VM_DIR/record.json")" host_ip)
+	PLOG=$VM_DIR/policy.log
+}
+
 # wait_until TIMEOUT_S CMD...: polls CMD every 0.1 s until it succeeds.
 wait_until() {
 	local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift

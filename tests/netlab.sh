@@ -13,6 +13,8 @@
 #   check_unseen NAME PATTERN   a check that none did
 #   g CMD                       run CMD in the guest $NAME; sets OUT and RC
 #   code URL [CURL ARGS...]     the HTTP status curl in the guest got (000: none)
+#   set_policy JSON             replace the policy of the sandbox in $VM_DIR
+#   last_log                    its proxy's last decision line
 if [ -z "${SMOLVM_NETLAB_UNSHARED:-}" ]; then
 	export SMOLVM_NETLAB_UNSHARED=1
 	exec unshare -n -- bash "$0" "$@"
@@ -74,3 +76,9 @@ code() {
 	g "curl -s -o /dev/null -m 10 -w '%{http_code}'$args '$url'"
 	printf '%s' "$OUT"
 }
+
+set_policy() {
+	printf '%s\n' "$1" >"$VM_DIR/policy.tmp"
+	mv "$VM_DIR/policy.tmp" "$VM_DIR/policy.json"
+}
+last_log() { tail -1 "$PLOG"; }

@@ -40,21 +40,8 @@ netlab_listen "$SEEN" "http:$API:80" "http:$API:8443" \
 	"http:127.0.0.1:2200" || { fail "listeners start"; exit 1; }
 ok "listeners start"
 
-if ! ID=$("$SMOLVM" create --name "$NAME" 2>&1); then
-	fail "create a sandbox"
-	printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
-	exit 1
-fi
-ok "create a sandbox"
-VM_DIR=$SMOLVM_HOME/vms/$ID
-HOST_IP=$(grep -o '"host_ip":[[:space:]]*"[0-9.]*"' "$VM_DIR/record.json" | grep -o '[0-9.]*"$' | tr -d '"')
-PLOG=$VM_DIR/policy.log
+t_create "create a sandbox" --name "$NAME"
 
-set_policy() {
-	printf '%s\n' "$1" >"$VM_DIR/policy.tmp"
-	mv "$VM_DIR/policy.tmp" "$VM_DIR/policy.json"
-}
-last_log() { tail -1 "$PLOG"; }
 
 # --- mode none: the default without a policy ---------------------------------
 check_eq "mode none: exec still works (host to guest is not egress)" \

@@ -49,21 +49,8 @@ netlab_listen "$SEEN" python3 "$TESTS_DIR/e2e/https_upstream.py" "$SEEN" \
 	{ fail "the HTTPS upstreams start"; exit 1; }
 ok "the HTTPS upstreams start"
 
-if ! ID=$("$SMOLVM" create --name "$NAME" 2>&1); then
-	fail "create a sandbox"
-	printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
-	exit 1
-fi
-ok "create a sandbox"
-VM_DIR=$SMOLVM_HOME/vms/$ID
-HOST_IP=$(grep -o '"host_ip":[[:space:]]*"[0-9.]*"' "$VM_DIR/record.json" | grep -o '[0-9.]*"$' | tr -d '"')
-PLOG=$VM_DIR/policy.log
+t_create "create a sandbox" --name "$NAME"
 PROXY=http://$HOST_IP:3128
-set_policy() {
-	printf '%s\n' "$1" >"$VM_DIR/policy.tmp"
-	mv "$VM_DIR/policy.tmp" "$VM_DIR/policy.json"
-}
-last_log() { tail -1 "$PLOG"; }
 # last_log_of PATTERN: the last decision line matching PATTERN (grep -E)
 last_log_of() { grep -E -- "$1" "$PLOG" | tail -1; }
 

@@ -50,14 +50,9 @@ check_match "a host port in use is refused at create" "$RC $OUT" \
 check "... and nothing was created" nothing_created
 
 # --- a published port ------------------------------------------------------------------
-if ! ID=$("$SMOLVM" create --name "$NAME" --publish "127.0.0.1:$WEB:8000" \
-	--publish "$HOLD:8002" 2>&1); then
-	fail "create with --publish"
-	printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
-	exit 1
-fi
-ok "create with --publish"
-PROXY_LOG=$SMOLVM_HOME/vms/$ID/proxy.log
+t_create "create with --publish" --name "$NAME" --publish "127.0.0.1:$WEB:8000" \
+	--publish "$HOLD:8002"
+PROXY_LOG=$VM_DIR/proxy.log
 check_match "policy show lists the published ports" "$("$SMOLVM" policy show "$NAME" --json)" \
 	"\"ingress\": \[\{\"host\": \"127\.0\.0\.1\", \"host_port\": $WEB, \"guest_port\": 8000\}, \{\"host\": \"127\.0\.0\.1\", \"host_port\": $HOLD, \"guest_port\": 8002\}\]"
 

@@ -48,13 +48,7 @@ check_match "create with a bad policy fails naming the field" "$RC $OUT" \
 check_eq "... and nothing was created" "$("$SMOLVM" ls --json)" "[]"
 check_eq "... not even a directory" "$(ls "$SMOLVM_HOME/vms" 2>/dev/null)" ""
 
-if ! ID=$("$SMOLVM" create --name "$NAME" --policy "$WORK/good.json" 2>&1); then
-	fail "create with a good policy"
-	printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
-	exit 1
-fi
-ok "create with a good policy"
-VM_DIR=$SMOLVM_HOME/vms/$ID
+t_create "create with a good policy" --name "$NAME" --policy "$WORK/good.json"
 PROXY=$(cat "$VM_DIR/proxy.pid")
 QEMU=$(cat "$VM_DIR/qemu.pid")
 

@@ -38,19 +38,11 @@ expect_gone() {
 }
 
 NAME=netpane
-if ! ID=$("$SMOLVM" create --name "$NAME" 2>&1); then
-	fail "create a sandbox"
-	printf '%s\n' "$ID" | sed 's/^/#   /' | tail -20
-	exit 1
-fi
-ok "create a sandbox"
-VM_DIR=$SMOLVM_HOME/vms/$ID
+t_create "create a sandbox" --name "$NAME"
 POLICY=$VM_DIR/policy.json
-PLOG=$VM_DIR/policy.log
-HOST_IP=$(grep -o '"host_ip":[[:space:]]*"[0-9.]*"' "$VM_DIR/record.json" | grep -o '[0-9.]*"$' | tr -d '"')
 
-# A request from the guest through its proxy. Under mode none the guest's
-# resolver answers nothing, so the request names the proxy itself.
+# A request from the guest, sent to its proxy explicitly (an address the
+# test knows, whatever the guest's resolver answers).
 blocked() {
 	"$SMOLVM" exec "$NAME" -- curl -s -o /dev/null -m 10 -w '%{http_code}' \
 		-x "http://$HOST_IP:3128" http://blocked.test/x
