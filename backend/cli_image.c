@@ -23,6 +23,29 @@ static const char usage[] =
 	"                      running sandboxes stay reachable\n"
 	"ls      list built images; --json for a JSON array\n";
 
+/* Parse the options of `image SUB`, which takes no arguments. Returns -1 to
+ * go on, else the exit status to return (help shown, or a usage error). */
+static int parse_options(const char *sub, int argc, char **argv, const struct arg_spec *specs,
+			 int nspecs)
+{
+	char *cmd = xasprintf("image %s", sub);
+	struct args_result res;
+	int rc = -1;
+
+	if (args_parse(cmd, argc, argv, specs, nspecs, &res) < 0) {
+		fprintf(stderr, "%s\n", err_msg());
+		rc = 2;
+	} else if (res.help) {
+		rc = cli_usage(usage);
+	} else if (res.npos) {
+		fprintf(stderr, "smolvm %s: unexpected argument (see smolvm image --help)\n", cmd);
+		rc = 2;
+	}
+	free(res.pos);
+	free(cmd);
+	return rc;
+}
+
 static int image_build_cmd(int argc, char **argv)
 {
 	const char *kind = IMAGE_DEFAULT_KIND;
@@ -31,19 +54,10 @@ static int image_build_cmd(int argc, char **argv)
 		{ "--kind", 'k', ARG_STR, &kind, 0, 0 },
 		{ "--force", 'f', ARG_FLAG, &force, 0, 0 },
 	};
-	struct args_result res;
+	int rc;
 
-	if (args_parse("image build", argc, argv, specs, ARRAY_LEN(specs), &res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		return 2;
-	}
-	free(res.pos);
-	if (res.help)
-		return cli_usage(usage);
-	if (res.npos) {
-		fprintf(stderr, "smolvm image build: unexpected argument (see smolvm image --help)\n");
-		return 2;
-	}
+	if ((rc = parse_options("build", argc, argv, specs, ARRAY_LEN(specs))) >= 0)
+		return rc;
 	if (image_build(kind, force) < 0) {
 		fprintf(stderr, "smolvm: %s\n", err_msg());
 		return 1;
@@ -99,21 +113,12 @@ static int image_ls_cmd(int argc, char **argv)
 	const struct arg_spec specs[] = {
 		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
 	};
-	struct args_result res;
 	struct image_info *imgs;
 	size_t n;
+	int rc;
 
-	if (args_parse("image ls", argc, argv, specs, ARRAY_LEN(specs), &res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		return 2;
-	}
-	free(res.pos);
-	if (res.help)
-		return cli_usage(usage);
-	if (res.npos) {
-		fprintf(stderr, "smolvm image ls: unexpected argument (see smolvm image --help)\n");
-		return 2;
-	}
+	if ((rc = parse_options("ls", argc, argv, specs, ARRAY_LEN(specs))) >= 0)
+		return rc;
 	if (image_list(&imgs, &n) < 0) {
 		fprintf(stderr, "smolvm: %s\n", err_msg());
 		return 1;
