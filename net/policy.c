@@ -345,17 +345,14 @@ static bool registry_suffix(const char *name)
 	return false;
 }
 
-static int parse_host(struct policy_rule *r, const cJSON *o, const char *where)
+int policy_rule_host(struct policy_rule *r, const char *s, const char *f)
 {
-	const char *s, *why;
-	char f[WHERE_MAX], q[QUOTE_MAX], buf[ADDR_STR_MAX];
+	const char *why;
+	char q[QUOTE_MAX], buf[ADDR_STR_MAX];
 	struct match_host h;
 	struct addr_ip strict;
 	bool wild;
 
-	if (get_string(o, "host", where, true, &s) < 0)
-		return -1;
-	field(f, where, "host");
 	quoted(q, s);
 	if (!*s)
 		return fail(f, "must not be empty");
@@ -405,6 +402,17 @@ static int parse_host(struct policy_rule *r, const cJSON *o, const char *where)
 	r->ip = h.ip;
 	r->host = xstrdup(buf);
 	return 0;
+}
+
+static int parse_host(struct policy_rule *r, const cJSON *o, const char *where)
+{
+	const char *s;
+	char f[WHERE_MAX];
+
+	if (get_string(o, "host", where, true, &s) < 0)
+		return -1;
+	field(f, where, "host");
+	return policy_rule_host(r, s, f);
 }
 
 static int parse_scheme_port(struct policy_rule *r, const cJSON *o, const char *where)

@@ -119,6 +119,13 @@ struct cJSON *policy_ingress_to_cjson(const struct policy_ingress *in);
 const char *policy_mode_str(enum policy_mode m);
 const char *policy_scheme_str(enum policy_scheme s);
 
+/*
+ * Check and normalise one host as a rule's "host" takes it (a name, "*."
+ * and a domain, or an address in standard form) into r->host, wildcard,
+ * host_is_ip and ip. -1 with err_set("WHERE: ...") when it is refused.
+ */
+int policy_rule_host(struct policy_rule *r, const char *host, const char *where);
+
 /* The bit of a method token ("GET"), 0 if no rule can allow it. Methods
  * are case-sensitive: "get" is not GET. */
 unsigned policy_method_bit(const char *token);
