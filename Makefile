@@ -10,7 +10,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-PKGS := ncursesw libssh2 vterm libcjson libnl-3.0 libnl-route-3.0 libnftables openssl
+PKGS := ncursesw libssh2 vterm libcjson libnl-3.0 libnl-route-3.0 libnftables openssl libsodium
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra $(if $(WERROR),-Werror)
