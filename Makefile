@@ -70,6 +70,7 @@ bench-bins: $(BENCH_BINS)
 
 bench: smolvm $(BENCH_BINS)
 	bench/boot
+	bench/proxy
 
 install: smolvm
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolvm/themes \
