@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +403,15 @@ static int split_authority(const char *s, size_t len, const char **host, size_t 
 	return 0;
 }
 
+/* A head and its body, or TLS records, go out in separate writes: with
+ * Nagle the second waits for the peer's delayed ACK, 40 ms a request. */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 /* An upstream connection for an allowed request: every address is checked
  * with match_connect() before it is dialed. fd, or -1 with *status and *why. */
 static int dial(const struct policy *p, const struct policy_rule *rule,
@@ -481,6 +491,7 @@ static int dial(const struct policy *p, const struct policy_rule *rule,
 			continue;
 		}
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		set_nodelay(fd);
 	}
 	addr_list_free(&own);
 	if (fd < 0 && checked) {
@@ -1049,6 +1060,7 @@ void forward_conn(const struct forward_env *env, int guest_fd, const struct sock
 	};
 	struct http_head *h = xmalloc(sizeof *h);
 
+	set_nodelay(guest_fd);
 	set_io_timeouts(guest_fd);
 	if (env->tls && !c.explicit_proxy) {
 		if (stream_fill(&c.guest, IDLE_MS) <= 0)
