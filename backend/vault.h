@@ -79,8 +79,35 @@ struct vault {
 	struct vault_stamp stamp;
 };
 
-/* The key, with the header fields it was derived with, in locked memory. */
-struct vault_key;
+#define VAULT_KEY_BYTES 32
+#define VAULT_SALT_BYTES 16
+
+/*
+ * The key and how it was made (the header fields a sealed file records).
+ * Always in sodium_malloc'd memory: get one from vault_key_get(),
+ * vault_key_new_passphrase() or vault_key_recv(), free it with
+ * vault_key_free().
+ */
+struct vault_key {
+	enum vault_kdf kdf;
+	uint64_t opslimit, memlimit;		/* Argon2id limits; 0 for a key file */
+	unsigned char salt[VAULT_SALT_BYTES];	/* zero for a key file */
+	unsigned char key[VAULT_KEY_BYTES];
+};
+
+/* The cleartext header of a vault file. */
+struct vault_header {
+	enum vault_kdf kdf;
+	uint64_t opslimit, memlimit;
+	unsigned char salt[VAULT_SALT_BYTES];
+};
+
+/*
+ * The header of the vault at path, after checking that the file is whole:
+ * 1, 0 when there is no file, -1 with err_set() ("vault file is corrupt:
+ * ...", or an I/O error).
+ */
+int vault_read_header(const char *path, struct vault_header *h);
 
 /* $SMOLVM_HOME/vault and keys/vault.key (newly allocated). */
 char *vault_path(void);
@@ -117,7 +144,13 @@ int vault_key_new_passphrase(struct vault_key **out);
 int vault_key_send(const struct vault_key *k, int fd);
 int vault_key_recv(int fd, struct vault_key **out);
 
-enum vault_kdf vault_key_kdf(const struct vault_key *k);
+/*
+ * Read one line from the terminal with echo off into buf (locked memory of
+ * cap bytes; NUL-terminated, newline dropped, *len its length): for
+ * passphrases and secret values. Ctrl-C restores the terminal. -1 with
+ * err_set() when there is no terminal or the line does not fit.
+ */
+int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len);
 
 /* Wipe and free; NULL is ignored. */
 void vault_key_free(struct vault_key *k);
@@ -209,7 +242,8 @@ struct vault_slot {
 	struct vault_stamp failed;	/* a version that did not open, not retried */
 };
 
-/* Takes over key; opens the vault at path: 0, or -1 with err_set(). */
+/* Takes over key (freed on failure too); opens the vault at path: 0, or -1
+ * with err_set(). */
 int vault_slot_init(struct vault_slot *s, const char *path, struct vault_key *key);
 
 /* If the file changed, open it and swap it in: 1 when reloaded, 0 when

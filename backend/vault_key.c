@@ -1,0 +1,410 @@
+/* vault_key: the vault's key, from the key file, a passphrase, or a pipe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "backend/util.h"
+#include "backend/vault.h"
+
+#define PASS_MAX 1024
+/* Argon2id for new passphrase vaults: three passes over 64 MiB, under a
+ * second here, and what a guesser must pay per guess. */
+#define NEW_OPSLIMIT 3
+#define NEW_MEMLIMIT (64ull << 20)
+/* What vault_key_send() writes: kdf, opslimit, memlimit, salt, key. */
+#define WIRE_BYTES (1 + 8 + 8 + VAULT_SALT_BYTES + VAULT_KEY_BYTES)
+
+static struct vault_key *key_alloc(void)
+{
+	struct vault_key *k;
+
+	if (sodium_init() < 0)
+		die("libsodium does not initialise");
+	k = sodium_malloc(sizeof *k);
+	if (!k)
+		die("out of locked memory for the vault key");
+	memset(k, 0, sizeof *k);
+	return k;
+}
+
+void vault_key_free(struct vault_key *k)
+{
+	if (k)
+		sodium_free(k);	/* wipes first */
+}
+
+/* ---- the terminal ---- */
+
+static int tty_fd = -1;
+static struct termios tty_saved;
+
+static void tty_restore(int sig)
+{
+	if (tty_fd >= 0)
+		tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
+	struct sigaction sa = { .sa_handler = tty_restore }, old[ARRAY_LEN(sigs)];
+	struct termios quiet;
+	size_t n = 0;
+	bool too_long = false;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC), rc = -1;
+	char c;
+
+	if (fd < 0) {
+		err_set("there is no terminal to ask on (%s)", strerror(errno));
+		return -1;
+	}
+	if (tcgetattr(fd, &tty_saved) < 0) {
+		err_set("cannot read the terminal's settings: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	quiet = tty_saved;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	tty_fd = fd;
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		sigaction(sigs[i], &sa, &old[i]);
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) < 0) {
+		err_set("cannot use the terminal: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, &c, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_set("cannot read the terminal: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0 || c == '\n')
+			break;
+		if (n + 1 < cap)
+			buf[n++] = c;
+		else
+			too_long = true;
+	}
+	c = 0;
+	if (n && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	if (too_long) {
+		sodium_memzero(buf, cap);
+		err_set("the line is longer than %zu bytes", cap - 1);
+		goto out;
+	}
+	*len = n;
+	rc = 0;
+out:
+	tcsetattr(fd, TCSAFLUSH, &tty_saved);
+	if (write(fd, "\n", 1) < 0) {
+		/* The prompt's line is left open; nothing else is lost. */
+	}
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		sigaction(sigs[i], &old[i], NULL);
+	tty_fd = -1;
+	close(fd);
+	return rc;
+}
+
+/* ---- passphrases ---- */
+
+/* The passphrase into pass (PASS_MAX locked bytes): the environment, else
+ * the terminal (asked twice when confirm). */
+static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
+{
+	const char *env = getenv("SMOLVM_VAULT_PASSPHRASE");
+	char *again;
+	size_t alen;
+	int rc;
+
+	if (env) {
+		*len = strlen(env);
+		if (*len >= PASS_MAX) {
+			err_set("SMOLVM_VAULT_PASSPHRASE is longer than %d bytes", PASS_MAX - 1);
+			return -1;
+		}
+		memcpy(pass, env, *len + 1);
+	} else if (!prompt) {
+		err_set("the vault is sealed with a passphrase and there is no terminal to ask for "
+			"it on: set SMOLVM_VAULT_PASSPHRASE");
+		return -1;
+	} else if (vault_key_ask(confirm ? "New vault passphrase: " : "Vault passphrase: ",
+				 pass, PASS_MAX, len) < 0) {
+		err_set("cannot ask for the vault passphrase: %s (or set "
+			"SMOLVM_VAULT_PASSPHRASE)", err_msg());
+		return -1;
+	}
+	if (!*len) {
+		err_set("the vault passphrase is empty");
+		return -1;
+	}
+	if (!confirm || env)
+		return 0;
+	again = sodium_malloc(PASS_MAX);
+	if (!again)
+		die("out of locked memory");
+	rc = vault_key_ask("Again: ", again, PASS_MAX, &alen);
+	if (rc == 0 && (alen != *len || sodium_memcmp(again, pass, alen))) {
+		err_set("the two passphrases differ");
+		rc = -1;
+	}
+	sodium_free(again);
+	return rc;
+}
+
+static int derive(struct vault_key *k, bool prompt, bool confirm)
+{
+	char *pass = sodium_malloc(PASS_MAX);
+	size_t len = 0;
+	int rc = -1;
+
+	if (!pass)
+		die("out of locked memory");
+	if (passphrase(prompt, confirm, pass, &len) < 0)
+		goto out;
+	if (crypto_pwhash(k->key, sizeof k->key, pass, len, k->salt, k->opslimit,
+			  (size_t)k->memlimit, crypto_pwhash_ALG_ARGON2ID13) < 0) {
+		err_set("cannot derive the vault key: Argon2id needs %llu MiB of memory",
+			(unsigned long long)(k->memlimit >> 20));
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_free(pass);
+	return rc;
+}
+
+int vault_key_new_passphrase(struct vault_key **out)
+{
+	struct vault_key *k = key_alloc();
+
+	k->kdf = VAULT_PASSPHRASE;
+	k->opslimit = NEW_OPSLIMIT;
+	k->memlimit = NEW_MEMLIMIT;
+	randombytes_buf(k->salt, sizeof k->salt);
+	if (derive(k, true, true) < 0) {
+		vault_key_free(k);
+		return -1;
+	}
+	*out = k;
+	return 0;
+}
+
+/* ---- the key file ---- */
+
+static int keyfile_read(const char *path, struct vault_key *k)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0) {
+		err_set("cannot open the vault's key file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != VAULT_KEY_BYTES) {
+		err_set("%s is not a vault key file (%d bytes of key)", path, VAULT_KEY_BYTES);
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		err_set("%s can be read by others (mode %04o): the key must be private to you; "
+			"chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && geteuid() != 0) {
+		err_set("%s belongs to another user (uid %u)", path, (unsigned)st.st_uid);
+		goto fail;
+	}
+	do
+		n = read(fd, k->key, sizeof k->key);
+	while (n < 0 && errno == EINTR);
+	if (n != VAULT_KEY_BYTES) {
+		err_set("cannot read %s: %s", path, n < 0 ? strerror(errno) : "short read");
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Make the key file unless it exists: written whole under a temporary
+ * name, then linked into place, so a concurrent first use finds either no
+ * key file or a complete one, and both end up with the same key. */
+static int keyfile_create(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/'), *tmp;
+	unsigned char *key = sodium_malloc(VAULT_KEY_BYTES);
+	int fd, rc = -1;
+
+	if (!key)
+		die("out of locked memory");
+	*slash = '\0';
+	tmp = xasprintf("%s.new.%d", path, (int)getpid());
+	if (util_mkdir_p(dir, 0700) < 0)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_set("cannot make the vault's key file %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	randombytes_buf(key, VAULT_KEY_BYTES);
+	if (write(fd, key, VAULT_KEY_BYTES) != VAULT_KEY_BYTES || fsync(fd) < 0) {
+		err_set("cannot write the vault's key file %s: %s", tmp, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	if (link(tmp, path) < 0 && errno != EEXIST) {
+		err_set("cannot make the vault's key file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	rc = 0;
+out:
+	unlink(tmp);
+	sodium_free(key);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int vault_key_get(const char *path, unsigned how, struct vault_key **out)
+{
+	struct vault_header h;
+	struct vault_key *k;
+	char *kpath;
+	int have = vault_read_header(path, &h), rc;
+
+	if (have < 0)
+		return -1;
+	k = key_alloc();
+	if (have && h.kdf == VAULT_PASSPHRASE) {
+		k->kdf = VAULT_PASSPHRASE;
+		k->opslimit = h.opslimit;
+		k->memlimit = h.memlimit;
+		memcpy(k->salt, h.salt, sizeof k->salt);
+		rc = derive(k, how & VAULT_KEY_PROMPT, false);
+	} else {
+		kpath = vault_key_path();
+		if (!have && !(how & VAULT_KEY_CREATE) && !util_exists(kpath)) {
+			err_set("there is no vault yet (%s): add a secret with `smolvm vault add`",
+				path);
+			rc = -1;
+		} else if (!have && (how & VAULT_KEY_CREATE) && keyfile_create(kpath) < 0) {
+			rc = -1;
+		} else if (have && !util_exists(kpath)) {
+			err_set("wrong passphrase or key file: the vault %s is sealed with the key "
+				"file %s, which is missing", path, kpath);
+			rc = -1;
+		} else {
+			k->kdf = VAULT_KEYFILE;
+			rc = keyfile_read(kpath, k);
+		}
+		free(kpath);
+	}
+	if (rc < 0) {
+		vault_key_free(k);
+		return -1;
+	}
+	*out = k;
+	return 0;
+}
+
+/* ---- handing a key over ---- */
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int vault_key_send(const struct vault_key *k, int fd)
+{
+	unsigned char *w = sodium_malloc(WIRE_BYTES);
+	ssize_t n;
+
+	if (!w)
+		die("out of locked memory");
+	w[0] = (unsigned char)k->kdf;
+	put64(w + 1, k->opslimit);
+	put64(w + 9, k->memlimit);
+	memcpy(w + 17, k->salt, VAULT_SALT_BYTES);
+	memcpy(w + 17 + VAULT_SALT_BYTES, k->key, VAULT_KEY_BYTES);
+	do
+		n = write(fd, w, WIRE_BYTES);
+	while (n < 0 && errno == EINTR);
+	sodium_free(w);
+	if (n != WIRE_BYTES) {
+		err_set("cannot hand the vault key over: %s", n < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	return 0;
+}
+
+int vault_key_recv(int fd, struct vault_key **out)
+{
+	unsigned char *w = sodium_malloc(WIRE_BYTES);
+	struct vault_key *k = key_alloc();
+	size_t got = 0;
+
+	if (!w)
+		die("out of locked memory");
+	while (got < WIRE_BYTES) {
+		ssize_t n = read(fd, w + got, WIRE_BYTES - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err_set("cannot receive the vault key on fd %d: %s", fd,
+				n < 0 ? strerror(errno) : "it closed early");
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	if (w[0] != VAULT_KEYFILE && w[0] != VAULT_PASSPHRASE) {
+		err_set("cannot receive the vault key on fd %d: not a vault key", fd);
+		goto fail;
+	}
+	k->kdf = w[0];
+	k->opslimit = get64(w + 1);
+	k->memlimit = get64(w + 9);
+	memcpy(k->salt, w + 17, VAULT_SALT_BYTES);
+	memcpy(k->key, w + 17 + VAULT_SALT_BYTES, VAULT_KEY_BYTES);
+	sodium_free(w);
+	*out = k;
+	return 0;
+fail:
+	sodium_free(w);
+	vault_key_free(k);
+	return -1;
+}
