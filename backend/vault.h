@@ -132,8 +132,13 @@ enum vault_key_how {
 int vault_key_get(const char *path, unsigned how, struct vault_key **out);
 
 /* A new passphrase key (fresh salt) for `vault init --passphrase`: from
- * $SMOLVM_VAULT_PASSPHRASE, else asked twice on the terminal. */
+ * $SMOLVM_VAULT_NEW_PASSPHRASE, else $SMOLVM_VAULT_PASSPHRASE, else asked
+ * twice on the terminal. */
 int vault_key_new_passphrase(struct vault_key **out);
+
+/* The key file's key, whatever the vault's header says (made first when
+ * missing and create), for sealing a vault with it. */
+int vault_key_from_file(bool create, struct vault_key **out);
 
 /*
  * Hand a key to a process without a terminal: the sender writes it to fd

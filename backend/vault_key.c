@@ -127,7 +127,8 @@ out:
  * the terminal (asked twice when confirm). */
 static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
 {
-	const char *env = getenv("SMOLVM_VAULT_PASSPHRASE");
+	const char *env = confirm && getenv("SMOLVM_VAULT_NEW_PASSPHRASE") ?
+		getenv("SMOLVM_VAULT_NEW_PASSPHRASE") : getenv("SMOLVM_VAULT_PASSPHRASE");
 	char *again;
 	size_t alen;
 	int rc;
@@ -289,46 +290,56 @@ out:
 	return rc;
 }
 
-int vault_key_get(const char *path, unsigned how, struct vault_key **out)
+int vault_key_from_file(bool create, struct vault_key **out)
 {
-	struct vault_header h;
-	struct vault_key *k;
-	char *kpath;
-	int have = vault_read_header(path, &h), rc;
+	struct vault_key *k = key_alloc();
+	char *kpath = vault_key_path();
+	int rc = create ? keyfile_create(kpath) : 0;
 
-	if (have < 0)
-		return -1;
-	k = key_alloc();
-	if (have && h.kdf == VAULT_PASSPHRASE) {
-		k->kdf = VAULT_PASSPHRASE;
-		k->opslimit = h.opslimit;
-		k->memlimit = h.memlimit;
-		memcpy(k->salt, h.salt, sizeof k->salt);
-		rc = derive(k, how & VAULT_KEY_PROMPT, false);
-	} else {
-		kpath = vault_key_path();
-		if (!have && !(how & VAULT_KEY_CREATE) && !util_exists(kpath)) {
-			err_set("there is no vault yet (%s): add a secret with `smolvm vault add`",
-				path);
-			rc = -1;
-		} else if (!have && (how & VAULT_KEY_CREATE) && keyfile_create(kpath) < 0) {
-			rc = -1;
-		} else if (have && !util_exists(kpath)) {
-			err_set("wrong passphrase or key file: the vault %s is sealed with the key "
-				"file %s, which is missing", path, kpath);
-			rc = -1;
-		} else {
-			k->kdf = VAULT_KEYFILE;
-			rc = keyfile_read(kpath, k);
-		}
-		free(kpath);
-	}
+	k->kdf = VAULT_KEYFILE;
+	if (rc == 0)
+		rc = keyfile_read(kpath, k);
+	free(kpath);
 	if (rc < 0) {
 		vault_key_free(k);
 		return -1;
 	}
 	*out = k;
 	return 0;
+}
+
+int vault_key_get(const char *path, unsigned how, struct vault_key **out)
+{
+	struct vault_header h;
+	struct vault_key *k;
+	char *kpath;
+	int have = vault_read_header(path, &h), rc = -1;
+
+	if (have < 0)
+		return -1;
+	if (have && h.kdf == VAULT_PASSPHRASE) {
+		k = key_alloc();
+		k->kdf = VAULT_PASSPHRASE;
+		k->opslimit = h.opslimit;
+		k->memlimit = h.memlimit;
+		memcpy(k->salt, h.salt, sizeof k->salt);
+		if (derive(k, how & VAULT_KEY_PROMPT, false) < 0) {
+			vault_key_free(k);
+			return -1;
+		}
+		*out = k;
+		return 0;
+	}
+	kpath = vault_key_path();
+	if (!have && !(how & VAULT_KEY_CREATE) && !util_exists(kpath))
+		err_set("there is no vault yet (%s): add a secret with `smolvm vault add`", path);
+	else if (have && !util_exists(kpath))
+		err_set("wrong passphrase or key file: the vault %s is sealed with the key file "
+			"%s, which is missing", path, kpath);
+	else
+		rc = vault_key_from_file(!have && (how & VAULT_KEY_CREATE), out);
+	free(kpath);
+	return rc;
 }
 
 /* ---- handing a key over ---- */
