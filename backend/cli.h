@@ -22,6 +22,9 @@ int cli_download(int argc, char **argv);
 /* backend/cli_policy.c: network policies and their decision logs */
 int cli_policy(int argc, char **argv);
 
+/* backend/cli_vault.c: the API keys sandboxes use without holding them */
+int cli_vault(int argc, char **argv);
+
 struct arg_list;
 struct policy;
 

@@ -31,6 +31,9 @@ static const char usage[] =
 	"  policy set ID FILE             replace it; the running sandbox follows at once\n"
 	"  policy log ID [-f] [--denied]  the egress proxy's decisions\n"
 	"  policy check FILE              validate a policy file\n"
+	"Secrets:\n"
+	"  vault add NAME --hosts H,...   store an API key (value from stdin or the terminal)\n"
+	"  vault ls [--json] | rm NAME | rotate NAME | init [--passphrase]\n"
 	"Files:\n"
 	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
 	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
@@ -62,6 +65,7 @@ static const struct command commands[] = {
 	{ "download", cli_download },
 	{ "image", cli_image },
 	{ "policy", cli_policy },
+	{ "vault", cli_vault },
 	/* Internal: the egress proxy process that `create` and `start` run. */
 	{ "__proxy", proxy_main },
 };
