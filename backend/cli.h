@@ -19,6 +19,9 @@ int cli_ssh(int argc, char **argv);
 int cli_upload(int argc, char **argv);
 int cli_download(int argc, char **argv);
 
+/* backend/cli_sync.c: a host folder mirrored into a sandbox */
+int cli_sync(int argc, char **argv);
+
 /* backend/cli_policy.c: network policies and their decision logs */
 int cli_policy(int argc, char **argv);
 

@@ -37,6 +37,7 @@ static const char usage[] =
 	"Files:\n"
 	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
 	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
+	"  sync HOSTDIR ID:GUESTDIR [--delete]   mirror a host folder into a sandbox\n"
 	"Images:\n"
 	"  image build [--kind K] [--force]   build a guest image (default: tiny)\n"
 	"  image ls [--json]              list built images\n"
@@ -63,6 +64,7 @@ static const struct command commands[] = {
 	{ "logs", cli_logs },
 	{ "upload", cli_upload },
 	{ "download", cli_download },
+	{ "sync", cli_sync },
 	{ "image", cli_image },
 	{ "policy", cli_policy },
 	{ "vault", cli_vault },

@@ -1511,3 +1511,121 @@ out:
 	free(where);
 	return rc;
 }
+
+/* ---- single entries in the sandbox ------------------------------------- */
+
+/* The sandbox as the side written to (sd->where is allocated). */
+static void remote_side(struct sftp *s, struct side *sd)
+{
+	*sd = (struct side){ .ops = &remote_ops, .s = s, .keep_bits = 07777,
+			     .where = xasprintf("in sandbox %s", s->name),
+			     .chunk = s->wire ? sftp_wire_chunk(s->wire) : 32768 };
+}
+
+static void sftp_attrs_from(struct sftp_attrs *out, const struct attrs *a)
+{
+	*out = (struct sftp_attrs){ .mode = a->mode, .size = a->size, .mtime = a->mtime };
+}
+
+int sftp_lstat(struct sftp *s, const char *path, struct sftp_attrs *a)
+{
+	struct side sd;
+	struct attrs at;
+	int rc;
+
+	remote_side(s, &sd);
+	rc = remote_stat(&sd, path, false, &at);
+	if (rc == 0)
+		sftp_attrs_from(a, &at);
+	free((char *)sd.where);
+	return rc;
+}
+
+int sftp_list(struct sftp *s, const char *dir, struct sftp_dirent **out, size_t *n)
+{
+	struct side sd;
+	struct entry *e;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	remote_side(s, &sd);
+	rc = remote_list(&sd, dir, &e, n);
+	free((char *)sd.where);
+	if (rc < 0)
+		return -1;
+	qsort(e, *n, sizeof *e, entry_cmp);
+	*out = xcalloc(*n ? *n : 1, sizeof **out);
+	for (size_t i = 0; i < *n; i++) {
+		(*out)[i].name = e[i].name;
+		sftp_attrs_from(&(*out)[i].a, &e[i].a);
+	}
+	free(e);
+	return 0;
+}
+
+void sftp_dirents_free(struct sftp_dirent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+int sftp_mkdir(struct sftp *s, const char *path, uint32_t mode)
+{
+	int rc;
+
+	AGAIN(s, rc, libssh2_sftp_mkdir_ex(s->sftp, path, (unsigned)strlen(path), (long)mode));
+	return rc ? remote_fail(s, rc, "create the folder", path) : 0;
+}
+
+int sftp_remove(struct sftp *s, const char *path)
+{
+	struct side sd;
+	struct attrs a;
+	int rc;
+
+	remote_side(s, &sd);
+	remove_tree(&sd, path);
+	rc = remote_stat(&sd, path, false, &a);
+	free((char *)sd.where);
+	if (rc == 0)
+		err_set("cannot remove all of %s in sandbox %s", path, s->name);
+	return rc == 1 ? 0 : -1;
+}
+
+int sftp_put_file(struct sftp *s, const char *local, const char *remote, struct sftp_job *job)
+{
+	struct side sd;
+	struct xfer x = { .src = &host_side, .dst = &sd, .job = job };
+	struct sftp_tree t = { 0 };
+	struct node n = { 0 };
+	struct node *root = &n;
+	char *dir = NULL;
+	int rc = local_stat(NULL, local, false, &n.a);
+
+	if (rc != 0) {
+		if (rc > 0)
+			err_set("no such file on the host: %s", local);
+		return -1;
+	}
+	if (!S_ISREG(n.a.mode)) {
+		err_set("%s on the host is not a regular file; not copying it", local);
+		return -1;
+	}
+	remote_side(s, &sd);
+	n.name = base_name(remote);
+	n.src = (char *)local;
+	n.rel = n.name;
+	t.bytes = n.a.size;
+	t.files = 1;
+	dir = dir_name(remote);
+	job_start(&x, &t);
+	rc = dot_name(n.name) ? -1 : copy_roots(&x, &root, 1, dir, dir);
+	if (dot_name(n.name))
+		err_set("cannot copy to %s in sandbox %s: name a file", remote, s->name);
+	free(dir);
+	free(n.name);
+	free((char *)sd.where);
+	return rc;
+}

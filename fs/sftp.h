@@ -87,4 +87,44 @@ int sftp_download(struct sftp *s, const char *remote, const char *local, struct 
  * an existing directory, or a path whose parent directory exists. */
 int sftp_check_local_dest(const char *local);
 
+/*
+ * Single entries in the sandbox, for callers that keep a folder in step
+ * one file at a time (sync). Times are whole seconds, as SFTP 3 has them.
+ */
+struct sftp_attrs {
+	uint32_t mode;		/* type (S_IFMT) and permission bits */
+	uint64_t size;
+	uint64_t mtime;
+};
+
+struct sftp_dirent {
+	char *name;
+	struct sftp_attrs a;	/* not following links */
+};
+
+/* What is at path, not following a link: 0 and *a filled, 1 if nothing is
+ * there, -1 with err_set(). */
+int sftp_lstat(struct sftp *s, const char *path, struct sftp_attrs *a);
+
+/* The entries of folder dir other than "." and "..", sorted by name; free
+ * them with sftp_dirents_free(). 0, or -1 with err_set(). */
+int sftp_list(struct sftp *s, const char *dir, struct sftp_dirent **out, size_t *n);
+void sftp_dirents_free(struct sftp_dirent *e, size_t n);
+
+/* A new folder at path with permissions mode. 0, or -1 with err_set(). */
+int sftp_mkdir(struct sftp *s, const char *path, uint32_t mode);
+
+/* Remove what is at path: a file, a link, or a folder with everything in
+ * it. 0, or -1 with err_set() when something is left. */
+int sftp_remove(struct sftp *s, const char *path);
+
+/*
+ * Copy the regular file local (not followed if it is a link: that is an
+ * error) to the path remote in the sandbox, whose folder must exist, with
+ * the promises above: a temporary name renamed into place, replacing a
+ * file there (never a folder), permissions and times kept. 0, or -1 with
+ * err_set().
+ */
+int sftp_put_file(struct sftp *s, const char *local, const char *remote, struct sftp_job *job);
+
 #endif
