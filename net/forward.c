@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +502,125 @@ static int dial(const struct policy *p, const struct policy_rule *rule,
 	return fd;
 }
 
+/* ---- kept upstream connections ------------------------------------------------- */
+
+/*
+ * An upstream connection whose response was read to its end is kept for
+ * the next request to the same host, port and scheme from any of the
+ * guest's connections, which saves a TCP and TLS handshake per request.
+ * Each request is still judged on its own, and the kept connection's
+ * address is checked against the policy in force before it is used
+ * again. It is kept only briefly, well inside servers' idle timeouts so
+ * that a server rarely closes one under a request, and one that has
+ * anything to read (a close, stray bytes) is dropped.
+ */
+#define POOL_MAX 32
+#define POOL_IDLE_MS 2000
+
+struct kept {
+	bool used, tls;
+	int fd;
+	struct match_host host;
+	uint16_t port;
+	struct addr_ip addr;
+	int64_t since;
+};
+
+static struct kept pool[POOL_MAX];
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Under pool_lock: close the connections kept too long. */
+static void pool_expire(int64_t now)
+{
+	for (size_t i = 0; i < POOL_MAX; i++) {
+		if (pool[i].used && now - pool[i].since > POOL_IDLE_MS) {
+			close(pool[i].fd);
+			pool[i].used = false;
+		}
+	}
+}
+
+/* Take a kept connection to host:port (TLS or not): true with *k filled. */
+static bool pool_pick(const struct match_host *h, uint16_t port, bool tls, struct kept *k)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&pool_lock);
+	pool_expire(util_now_ms());
+	for (size_t i = 0; i < POOL_MAX && !found; i++) {
+		struct kept *e = &pool[i];
+
+		if (e->used && e->tls == tls && e->port == port && match_host_same(&e->host, h)) {
+			*k = *e;
+			e->used = false;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return found;
+}
+
+/* A kept connection for a request that rule allowed, its address allowed
+ * by p too; o->address says which. Or -1: dial a new one. */
+static int pool_take(const struct policy *p, const struct policy_rule *rule,
+		     const struct match_host *h, uint16_t port, bool tls, struct outcome *o)
+{
+	struct addr_list own = { 0 };
+	bool listed = false;
+	struct kept k;
+	int fd = -1;
+
+	while (fd < 0 && pool_pick(h, port, tls, &k)) {
+		struct pollfd pf = { .fd = k.fd, .events = POLLIN };
+		struct sockaddr_storage ss;
+		socklen_t sl = addr_to_sockaddr(&k.addr, port, &ss);
+		const char *why;
+
+		if (!listed && addr_list_local(&own) < 0) {
+			close(k.fd);
+			break;
+		}
+		listed = true;
+		if (poll(&pf, 1, 0) == 0 &&
+		    match_connect(p, rule, (struct sockaddr *)&ss, sl, &own, &why)) {
+			fd = k.fd;
+			addr_format(&k.addr, o->address);
+		} else {
+			close(k.fd);
+		}
+	}
+	addr_list_free(&own);
+	return fd;
+}
+
+/* Keep fd, to the address o->address, for the next request to host:port. */
+static void pool_put(int fd, const struct match_host *h, uint16_t port, bool tls,
+		     const struct outcome *o)
+{
+	struct kept k = { .used = true, .tls = tls, .fd = fd, .host = *h, .port = port };
+	struct kept *slot = NULL;
+
+	if (!addr_parse(o->address, strlen(o->address), ADDR_STRICT, &k.addr)) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&pool_lock);
+	k.since = util_now_ms();
+	pool_expire(k.since);
+	for (size_t i = 0; i < POOL_MAX; i++) {
+		if (!pool[i].used) {
+			slot = &pool[i];
+			break;
+		}
+		if (!slot || pool[i].since < slot->since)
+			slot = &pool[i];
+	}
+	if (slot->used)
+		close(slot->fd);	/* the oldest goes */
+	*slot = k;
+	pthread_mutex_unlock(&pool_lock);
+}
+
 static void set_io_timeouts(int fd)
 {
 	struct timeval tv = { .tv_sec = IO_MS / 1000 };
@@ -602,11 +722,12 @@ static int read_response(struct conn *c, struct stream *up, const char *method,
 
 /*
  * Forward an allowed, non-CONNECT request on ufd and its response back.
- * Returns 1 to keep the guest connection, 0 to close it.
+ * Returns 1 to keep the guest connection, 0 to close it; *reuse (false
+ * on entry) becomes true when ufd can carry another request.
  */
 static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 		    const char *method, const char *host_header, const char *path, int ufd,
-		    struct outcome *o)
+		    struct outcome *o, bool *reuse)
 {
 	struct text t = { 0 };
 	struct sink up = { .fd = ufd, .chunked = h->framing == HTTP_BODY_CHUNKED };
@@ -633,7 +754,7 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 		text_str(&t, "Transfer-Encoding: chunked\r\n");
 	}
 	text_str(&t, h->websocket ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-				  : "Connection: close\r\n\r\n");
+				  : "\r\n");
 	/* The head's headers point into the guest's buffer: used up from here. */
 	stream_consume(&c->guest, head_len);
 	if (h->expect_continue && h->framing != HTTP_BODY_NONE &&
@@ -720,6 +841,9 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	if (copy_body(&ups, rh->framing, rh->length, &down, UINT64_MAX, &why) < 0) {
 		o->reason = why;
 		keep = false;
+	} else {
+		/* Read to its end with nothing after it: ready for another request. */
+		*reuse = rh->keep_alive && rh->framing != HTTP_BODY_CLOSE && !ups.len && !upload_cut;
 	}
 	o->down = down.count;
 out:
@@ -780,7 +904,7 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	size_t host_len = 0, target_len = h->target_len, plen;
 	char *norm = NULL, *host_header = NULL;
 	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7), redirected = false;
-	bool allowed, intercept = false;
+	bool allowed, intercept = false, reused, reuse = false;
 	uint16_t port = c->tls ? 443 : 80;
 	int fd = -1, status = 0, keep = 0;
 
@@ -911,10 +1035,13 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 			goto deny;
 		}
 	}
-	fd = dial(p, rule, &mh, port, o, &status, &why);
+	fd = connect ? -1 : pool_take(p, rule, &mh, port, c->tls, o);
+	reused = fd >= 0;
+	if (!reused)
+		fd = dial(p, rule, &mh, port, o, &status, &why);
 	if (fd < 0)
 		goto deny;
-	if (c->tls) {
+	if (c->tls && !reused) {
 		int plain = tls_connect(env->tls, fd, &mh, c->why);
 
 		if (plain < 0) {
@@ -947,7 +1074,11 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 			free(host_header);
 			host_header = hp;
 		}
-		keep = exchange(c, h, head_len, o->method, host_header, norm, fd, o);
+		keep = exchange(c, h, head_len, o->method, host_header, norm, fd, o, &reuse);
+		if (reuse) {
+			pool_put(fd, &mh, port, c->tls, o);
+			fd = -1;
+		}
 	}
 	goto out;
 
