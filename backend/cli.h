@@ -3,6 +3,8 @@
 #ifndef SMOLVM_CLI_H
 #define SMOLVM_CLI_H
 
+#include <stdbool.h>
+
 /* backend/cli_vm.c: sandbox lifecycle */
 int cli_create(int argc, char **argv);
 int cli_ls(int argc, char **argv);
@@ -38,6 +40,12 @@ struct policy;
  */
 int cli_policy_for_create(const char *file, const struct arg_list *publish,
 			  struct policy **out);
+
+/* backend/cli_snapshot.c: saved states of a sandbox */
+int cli_snapshot(int argc, char **argv);
+/* `smolvm create --from ID:SNAP [--name N] [--json]`: a new sandbox from a
+ * snapshot; the exit status. */
+int cli_snapshot_clone(const char *ref, const char *name, bool json);
 
 /* backend/cli_image.c: guest images */
 int cli_image(int argc, char **argv);

@@ -41,6 +41,10 @@ static const char create_usage[] =
 	"  --publish [ADDR:]HOST_PORT:GUEST_PORT\n"
 	"                make the guest's TCP port reachable on the host's loopback,\n"
 	"                ADDR 127.0.0.1 by default (127.0.0.0/8 or [::1]); repeatable\n"
+	"  --from ID:SNAP  a clone of sandbox ID's snapshot SNAP (smolvm snapshot),\n"
+	"                with its memory, CPUs, image and policy (published ports\n"
+	"                left out); a memory snapshot resumes running, with the\n"
+	"                original's addresses inside the clone's own namespace\n"
 	"\n"
 	"Needs root: it creates a network namespace and a tap device.\n"
 	"Environment: SMOLVM_ACCEL=kvm|tcg skips the KVM check; SMOLVM_BOOT_TIMEOUT=S\n"
@@ -252,7 +256,7 @@ static int create(const char *cmd, int npos, const struct sandbox_opts *o, bool 
 int cli_create(int argc, char **argv)
 {
 	int64_t t0 = util_now_ms();
-	const char *name = NULL, *image = IMAGE_DEFAULT_KIND, *policy_file = NULL;
+	const char *name = NULL, *image = IMAGE_DEFAULT_KIND, *policy_file = NULL, *from = NULL;
 	int mem = 256, cpus = 1, rc;
 	bool json = false;
 	struct arg_list publish = { 0 };
@@ -264,13 +268,22 @@ int cli_create(int argc, char **argv)
 		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
 		{ "--policy", 0, ARG_STR, &policy_file, 0, 0 },
 		{ "--publish", 0, ARG_LIST, &publish, 0, 0 },
+		{ "--from", 0, ARG_STR, &from, 0, 0 },
 	};
 	struct args_result res;
 	struct sandbox_opts o;
 	struct policy *policy;
 
 	rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, &res);
-	if (rc < 0) {
+	if (rc < 0 && from) {
+		/* A clone is the snapshot's machine: only its name is new. */
+		if (res.npos || mem != 256 || cpus != 1 || strcmp(image, IMAGE_DEFAULT_KIND) ||
+		    policy_file || publish.n)
+			rc = usage_error(argv[0], "--from takes only --name and --json");
+		else
+			rc = cli_snapshot_clone(from, name, json);
+		free(res.pos);
+	} else if (rc < 0) {
 		/* Checked before anything is made: a bad policy must not cost a boot. */
 		rc = cli_policy_for_create(policy_file, &publish, &policy);
 		if (rc < 0) {

@@ -38,6 +38,10 @@ static const char usage[] =
 	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
 	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
 	"  sync HOSTDIR ID:GUESTDIR [--delete]   mirror a host folder into a sandbox\n"
+	"Snapshots:\n"
+	"  snapshot create ID [--name N] [--memory]   save the disk, or the running state\n"
+	"  snapshot ls ID [--json] | restore ID SNAP | rm ID SNAP\n"
+	"  create --from ID:SNAP [--name N]   a new sandbox from a snapshot\n"
 	"Images:\n"
 	"  image build [--kind K] [--force]   build a guest image (default: tiny)\n"
 	"  image ls [--json]              list built images\n"
@@ -66,6 +70,7 @@ static const struct command commands[] = {
 	{ "download", cli_download },
 	{ "sync", cli_sync },
 	{ "image", cli_image },
+	{ "snapshot", cli_snapshot },
 	{ "policy", cli_policy },
 	{ "vault", cli_vault },
 	/* Internal: the egress proxy process that `create` and `start` run. */

@@ -130,6 +130,8 @@ char **qemu_argv(const struct sandbox *sb, const struct qemu_files *f, long tsc_
 	}
 	if (f->pidfile)
 		add2(&a, "-pidfile", xstrdup(f->pidfile));
+	if (f->incoming)
+		add2(&a, "-incoming", xstrdup("defer"));
 	return a.v;
 }
 

@@ -18,6 +18,7 @@ struct qemu_files {
 	const char *console;	/* serial console log (appended to) */
 	const char *qmp;	/* QMP unix socket */
 	const char *pidfile;
+	bool incoming;		/* start paused, waiting for a saved state (-incoming defer) */
 };
 
 /*

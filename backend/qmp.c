@@ -232,8 +232,37 @@ static int send_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+/* The first bytes of a request, carrying fd (SCM_RIGHTS) along. */
+static int send_with_fd(int sock, const char *data, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+
+	memset(u.buf, 0, sizeof u.buf);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		err_set("QMP: sendmsg: %s", strerror(errno));
+		return -1;
+	}
+	return send_all(sock, data + n, len - (size_t)n);
+}
+
+/* fd >= 0 goes along with the request (for getfd). */
 static int command_until(struct qmp *q, const char *name, cJSON *args, cJSON **ret,
-			 int64_t deadline)
+			 int64_t deadline, int fd)
 {
 	cJSON *req = cJSON_CreateObject();
 	long long id = q->next_id++;
@@ -248,7 +277,8 @@ static int command_until(struct qmp *q, const char *name, cJSON *args, cJSON **r
 	cJSON_Delete(req);
 	if (!text)
 		die("out of memory");
-	rc = send_all(q->fd, text, strlen(text));
+	rc = fd >= 0 ? send_with_fd(q->fd, text, strlen(text), fd)
+		     : send_all(q->fd, text, strlen(text));
 	if (rc == 0)
 		rc = send_all(q->fd, "\n", 1);
 	free(text);
@@ -286,7 +316,15 @@ int qmp_command(struct qmp *q, const char *name, cJSON *args, cJSON **ret, int t
 {
 	if (ret)
 		*ret = NULL;
-	return command_until(q, name, args, ret, util_now_ms() + timeout_ms);
+	return command_until(q, name, args, ret, util_now_ms() + timeout_ms, -1);
+}
+
+int qmp_getfd(struct qmp *q, const char *fdname, int fd, int timeout_ms)
+{
+	cJSON *args = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(args, "fdname", fdname);
+	return command_until(q, "getfd", args, NULL, util_now_ms() + timeout_ms, fd);
 }
 
 static int connect_until(const char *path, int64_t deadline)
@@ -350,7 +388,7 @@ struct qmp *qmp_connect(const char *sock_path, int timeout_ms)
 		queue_event(q, &m);
 	}
 	qmp_msg_free(&m);
-	if (command_until(q, "qmp_capabilities", NULL, NULL, deadline) < 0)
+	if (command_until(q, "qmp_capabilities", NULL, NULL, deadline, -1) < 0)
 		goto fail;
 	return q;
 fail:

@@ -60,6 +60,11 @@ void qmp_close(struct qmp *q);
 int qmp_command(struct qmp *q, const char *name, struct cJSON *args, struct cJSON **ret,
 		int timeout_ms);
 
+/* Hand QEMU a copy of fd under fdname (QMP "getfd", the fd passed along
+ * with the request), for commands that take "fd:FDNAME". 0, or -1 with
+ * err_set(). */
+int qmp_getfd(struct qmp *q, const char *fdname, int fd, int timeout_ms);
+
 /* The oldest queued event: 1 and *m filled (free with qmp_msg_free), 0 if none. */
 int qmp_event_pop(struct qmp *q, struct qmp_msg *m);
 

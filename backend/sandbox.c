@@ -120,8 +120,13 @@ static int allocate(const struct sandbox_opts *o, struct sandbox *sb)
 	} else {
 		store_default_name(sb->name, sizeof sb->name);
 	}
-	if (pick_subnet(all, n, sb) < 0)
+	if (o->addresses) {
+		memcpy(sb->host_ip, o->addresses->host_ip, sizeof sb->host_ip);
+		memcpy(sb->guest_ip, o->addresses->guest_ip, sizeof sb->guest_ip);
+		sb->prefix_len = o->addresses->prefix_len;
+	} else if (pick_subnet(all, n, sb) < 0) {
 		goto out;
+	}
 	/* A fresh directory claims the id; a clash (one in 4 billion) retries. */
 	for (;;) {
 		store_new_id(sb->id);
@@ -249,7 +254,7 @@ static off_t file_size(const char *path)
 	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
+static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incoming)
 {
 	char *kernel = image_file(sb->image, "vmlinuz");
 	char *initrd = image_file(sb->image, "initrd.img");
@@ -257,7 +262,7 @@ int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
 	char *qmp = paths_vm_file(sb->id, "qmp.sock");
 	char *pidfile = paths_vm_file(sb->id, "qemu.pid");
 	char *log = paths_vm_file(sb->id, "qemu.log");
-	struct qemu_files f = { kernel, initrd, console, qmp, pidfile };
+	struct qemu_files f = { kernel, initrd, console, qmp, pidfile, incoming };
 	const char *accel;
 	char **argv = NULL;
 	int rc = -1;
@@ -266,10 +271,13 @@ int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
 	/* The egress proxy listens before the guest can send anything. */
 	if (image_require(sb->image) < 0 || ensure_network(sb) < 0 || proxy_start(sb) < 0)
 		goto out;
-	accel = qemu_accel(kernel, initrd);
-	if (!accel)
-		goto out;
-	snprintf(sb->accel, sizeof sb->accel, "%s", accel);
+	/* A saved state runs only under the accelerator it was saved with. */
+	if (!incoming) {
+		accel = qemu_accel(kernel, initrd);
+		if (!accel)
+			goto out;
+		snprintf(sb->accel, sizeof sb->accel, "%s", accel);
+	}
 	remove_runtime_files(sb);
 	sb->ready_ms = 0;
 	argv = qemu_argv(sb, &f, qemu_host_tsc_khz());
@@ -303,6 +311,16 @@ out:
 	free(initrd);
 	free(kernel);
 	return rc;
+}
+
+int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b)
+{
+	return boot_qemu(sb, b, false);
+}
+
+int sandbox_boot_incoming(struct sandbox *sb, struct sandbox_booting *b)
+{
+	return boot_qemu(sb, b, true);
 }
 
 static int boot_timeout_ms(const struct sandbox *sb)

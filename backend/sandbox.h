@@ -21,6 +21,9 @@ struct sandbox_opts {
 	int mem_mib;
 	int cpus;
 	const struct policy *policy;	/* NULL: none (mode none) */
+	/* NULL: a free /30; else the guest and host addresses to reuse (a clone
+	 * of a saved running state keeps its addresses, in its own namespace) */
+	const struct sandbox *addresses;
 };
 
 /*
@@ -52,6 +55,13 @@ struct sandbox_booting {
  * Returns 0, or -1 with err_set() and no QEMU left running.
  */
 int sandbox_boot(struct sandbox *sb, struct sandbox_booting *b);
+
+/*
+ * sandbox_boot for a saved state: QEMU starts with the same devices but
+ * waits for the state (QMP migrate-incoming, see migrate_load) instead of
+ * booting, under sb->accel as the state was saved with.
+ */
+int sandbox_boot_incoming(struct sandbox *sb, struct sandbox_booting *b);
 
 /*
  * Wait for the guest's ready line on the console, then for an SSH login,
