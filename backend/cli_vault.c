@@ -81,6 +81,7 @@ static int unlock(const char *path, unsigned how, struct vault_key **k, struct v
 		return -1;
 	if (vault_open(path, *k, v) < 0) {
 		vault_key_free(*k);
+		*k = NULL;
 		return -1;
 	}
 	return 0;

@@ -633,6 +633,11 @@ int vault_read_header(const char *path, struct vault_header *h)
 	return rc;
 }
 
+static const char *kdf_str(enum vault_kdf kdf)
+{
+	return kdf == VAULT_PASSPHRASE ? "passphrase" : "key file";
+}
+
 static void stamp_of(const struct stat *st, struct vault_stamp *s)
 {
 	s->dev = st->st_dev;
@@ -660,10 +665,14 @@ int vault_open(const char *path, const struct vault_key *k, struct vault **out)
 	if (parse_header(path, f, len, &h) < 0)
 		goto out;
 	key_check(k, check);
-	if (h.kdf != k->kdf || sodium_memcmp(check, f + 48, CHECK_BYTES)) {
-		err_set("wrong passphrase or key file: the vault %s was sealed with %s that this "
-			"is not", path, h.kdf == VAULT_PASSPHRASE ? "a passphrase" :
-			"a key file (keys/vault.key)");
+	if (h.kdf != k->kdf) {
+		err_set("wrong passphrase or key file: the vault %s is sealed with a %s, not a %s",
+			path, kdf_str(h.kdf), kdf_str(k->kdf));
+		goto out;
+	}
+	if (sodium_memcmp(check, f + 48, CHECK_BYTES)) {
+		err_set("wrong passphrase or key file: the vault %s was sealed with another %s",
+			path, kdf_str(h.kdf));
 		goto out;
 	}
 	box_len = len - BOX_AT - SUM_BYTES;
