@@ -150,6 +150,16 @@ int vault_key_send(const struct vault_key *k, int fd);
 int vault_key_recv(int fd, struct vault_key **out);
 
 /*
+ * A pipe's read end that already holds k (the write end is closed), for a
+ * child to vault_key_recv() from: how a proxy started by `create` gets a
+ * passphrase vault's key without a terminal and without the passphrase in
+ * its environment. create unlocks (it has the terminal), the child
+ * inherits the fd, the parent closes its copy after the fork. -1 with
+ * err_set() if no pipe can be made.
+ */
+int vault_key_pipe(const struct vault_key *k);
+
+/*
  * Read one line from the terminal with echo off into buf (locked memory of
  * cap bytes; NUL-terminated, newline dropped, *len its length): for
  * passphrases and secret values. Ctrl-C restores the terminal. -1 with

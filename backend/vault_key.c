@@ -382,6 +382,23 @@ int vault_key_send(const struct vault_key *k, int fd)
 	return 0;
 }
 
+int vault_key_pipe(const struct vault_key *k)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		err_set("cannot make a pipe for the vault key: %s", strerror(errno));
+		return -1;
+	}
+	if (vault_key_send(k, p[1]) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	return p[0];
+}
+
 int vault_key_recv(int fd, struct vault_key **out)
 {
 	unsigned char *w = sodium_malloc(WIRE_BYTES);

@@ -376,6 +376,15 @@ static void test_key_handover(void)
 	vault_unref(v);
 	vault_key_free(got);
 	got = NULL;
+	/* The ready-made pipe: the key is in it, nothing else. */
+	p[0] = vault_key_pipe(k);
+	EXPECT(p[0] >= 0);
+	EXPECT_INT(vault_key_recv(p[0], &got), 0);
+	EXPECT(got && !memcmp(got->key, k->key, sizeof k->key));
+	vault_key_free(got);
+	got = NULL;
+	EXPECT_INT(vault_key_recv(p[0], &got), -1);
+	close(p[0]);
 	/* A writer that goes away early hands over nothing. */
 	EXPECT_INT(pipe(p), 0);
 	EXPECT_INT(write(p[1], "\0abc", 4), 4);
