@@ -10,6 +10,7 @@
 
 #include "backend/args.h"
 #include "backend/cli.h"
+#include "backend/disk.h"
 #include "backend/paths.h"
 #include "backend/qemu.h"
 #include "backend/sandbox.h"
@@ -26,7 +27,8 @@
 
 static const char create_usage[] =
 	"usage: smolvm create [--name N] [--mem MIB] [--cpus N] [--image KIND] [--json]\n"
-	"                     [--policy FILE] [--publish [ADDR:]HOST_PORT:GUEST_PORT]...\n"
+	"                     [--disk SIZE] [--policy FILE]\n"
+	"                     [--publish [ADDR:]HOST_PORT:GUEST_PORT]...\n"
 	"\n"
 	"Boot a new sandbox and wait until it accepts commands, then print its id.\n"
 	"\n"
@@ -35,6 +37,9 @@ static const char create_usage[] =
 	"  --mem MIB     guest memory in MiB (default 256)\n"
 	"  --cpus N      virtual CPUs (default 1)\n"
 	"  --image KIND  guest image (default tiny; build it with `smolvm image build`)\n"
+	"  --disk SIZE   room for the sandbox's changes to its image, e.g. 512M or 10G\n"
+	"                (default " DISK_DEFAULT_SIZE "); a sparse file, only what is written\n"
+	"                takes space\n"
 	"  --json        print the whole record as JSON instead of the id\n"
 	"  --policy FILE its network policy (smolvm-policy(5); default: mode none, no\n"
 	"                egress); checked before anything is made\n"
@@ -257,6 +262,8 @@ int cli_create(int argc, char **argv)
 {
 	int64_t t0 = util_now_ms();
 	const char *name = NULL, *image = IMAGE_DEFAULT_KIND, *policy_file = NULL, *from = NULL;
+	const char *disk = DISK_DEFAULT_SIZE;
+	int64_t disk_bytes = 0;
 	int mem = 256, cpus = 1, rc;
 	bool json = false;
 	struct arg_list publish = { 0 };
@@ -265,6 +272,7 @@ int cli_create(int argc, char **argv)
 		{ "--mem", 0, ARG_INT, &mem, SANDBOX_MIN_MEM_MIB, 1 << 20 },
 		{ "--cpus", 0, ARG_INT, &cpus, 1, 64 },
 		{ "--image", 0, ARG_STR, &image, 0, 0 },
+		{ "--disk", 0, ARG_STR, &disk, 0, 0 },
 		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
 		{ "--policy", 0, ARG_STR, &policy_file, 0, 0 },
 		{ "--publish", 0, ARG_LIST, &publish, 0, 0 },
@@ -285,13 +293,16 @@ int cli_create(int argc, char **argv)
 		free(res.pos);
 	} else if (rc < 0) {
 		/* Checked before anything is made: a bad policy must not cost a boot. */
-		rc = cli_policy_for_create(policy_file, &publish, &policy);
+		rc = disk_parse_size(disk, &disk_bytes);
+		if (rc == 0)
+			rc = cli_policy_for_create(policy_file, &publish, &policy);
 		if (rc < 0) {
 			fprintf(stderr, "smolvm create: %s\n", err_msg());
 			rc = 1;
 		} else {
 			o = (struct sandbox_opts){ .name = name, .image = image, .mem_mib = mem,
-						   .cpus = cpus, .policy = policy };
+						   .cpus = cpus, .policy = policy,
+						   .disk_bytes = disk_bytes };
 			rc = create(argv[0], res.npos, &o, json, t0);
 			policy_unref(policy);
 		}

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/disk.h"
+#include "backend/disk.h"
 #include "backend/paths.h"
 #include "backend/util.h"
 #include "net/netns.h"
@@ -111,6 +113,24 @@ char **qemu_argv(const struct sandbox *sb, const struct qemu_files *f, long tsc_
 	add2(&a, "-kernel", xstrdup(f->kernel));
 	add2(&a, "-initrd", xstrdup(f->initrd));
 	add2(&a, "-append", qemu_cmdline(sb, tsc_khz));
+
+	/* Shared by every sandbox: QEMU must never write it. */
+	if (f->base) {
+		esc = opt_escape(f->base);
+		add2(&a, "-drive", xasprintf("if=none,id=base,file=%s,format=raw,readonly=on", esc));
+		free(esc);
+		add2(&a, "-device", xstrdup("virtio-blk-device,drive=base,serial=" DISK_SERIAL_BASE));
+	}
+	/* discard=unmap: what the guest deletes is given back to the host (disk.img stays
+	 * sparse). */
+	if (f->disk) {
+		esc = opt_escape(f->disk);
+		add2(&a, "-drive", xasprintf("if=none,id=upper,file=%s,format=raw,discard=unmap",
+					     esc));
+		free(esc);
+		add2(&a, "-device", xstrdup("virtio-blk-device,drive=upper,serial="
+					    DISK_SERIAL_UPPER));
+	}
 
 	/* append=on: the log keeps earlier boots, a restart does not wipe it. */
 	esc = opt_escape(f->console);
@@ -381,15 +401,21 @@ out:
 	return rc;
 }
 
-/* Boot the image under KVM with no devices but the console: does it get to
- * the ready line? On some hosts /dev/kvm opens but guests hang. */
+/* Boot the image under KVM with no devices but the console and the base disk
+ * (the guest's changes then stay in RAM): does it get to the ready line? On
+ * some hosts /dev/kvm opens but guests hang. */
 static bool kvm_boots(const char *kernel, const char *initrd)
 {
 	char *dir = paths_cache_dir();
 	char *console = xasprintf("%s/kvm-probe.%d.console", dir, (int)getpid());
 	char *log = xasprintf("%s/kvm-probe.%d.log", dir, (int)getpid());
 	struct sandbox sb = { .id = "kvmprobe", .accel = "kvm", .mem_mib = 256, .cpus = 1 };
-	struct qemu_files f = { .kernel = kernel, .initrd = initrd, .console = console };
+	/* root.img sits next to the kernel in the image's directory */
+	const char *slash = strrchr(kernel, '/');
+	char *base = slash ? xasprintf("%.*s/root.img", (int)(slash - kernel), kernel)
+			   : xstrdup("root.img");
+	struct qemu_files f = { .kernel = kernel, .initrd = initrd, .console = console,
+				.base = base };
 	char **argv = qemu_argv(&sb, &f, 0);
 	bool ok = false;
 	pid_t pid;
@@ -409,6 +435,7 @@ static bool kvm_boots(const char *kernel, const char *initrd)
 	qemu_argv_free(argv);
 	free(log);
 	free(console);
+	free(base);
 	free(dir);
 	return ok;
 }

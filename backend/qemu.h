@@ -19,13 +19,17 @@ struct qemu_files {
 	const char *qmp;	/* QMP unix socket */
 	const char *pidfile;
 	bool incoming;		/* start paused, waiting for a saved state (-incoming defer) */
+	const char *base;	/* the image's root.img, opened read-only (NULL: none) */
+	const char *disk;	/* the sandbox's writable layer, disk.img (NULL: none) */
 };
 
 /*
  * The argv (NULL-terminated, free with qemu_argv_free) to boot sb: microvm,
  * sb->accel, sb->mem_mib and sb->cpus, one virtio-net on the tap "tap0"
- * with a MAC derived from the id, and the kernel command line of
- * qemu_cmdline(). Pure: reads nothing but its arguments.
+ * with a MAC derived from the id, the base and writable disks as
+ * virtio-blk devices told apart by their serials (DISK_SERIAL_*), and the
+ * kernel command line of qemu_cmdline(). Pure: reads nothing but its
+ * arguments.
  */
 char **qemu_argv(const struct sandbox *sb, const struct qemu_files *f, long tsc_khz);
 void qemu_argv_free(char **argv);
@@ -65,8 +69,9 @@ long qemu_host_tsc_khz(void);
 
 /*
  * "kvm" or "tcg". $SMOLVM_ACCEL overrides. Otherwise KVM is used only if a
- * short test boot of the kernel and initrd under KVM reaches the guest's
- * ready line; the answer is cached per host boot in $SMOLVM_HOME/cache.
+ * short test boot of the kernel, initrd and base disk (the image's root.img,
+ * next to the kernel) under KVM reaches the guest's ready line; the answer
+ * is cached per host boot in $SMOLVM_HOME/cache.
  */
 const char *qemu_accel(const char *kernel, const char *initrd);
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/disk.h"
 #include "backend/paths.h"
 #include "backend/qemu.h"
 #include "backend/qmp.h"
@@ -169,6 +170,21 @@ static int ensure_network(const struct sandbox *sb)
 	return 0;
 }
 
+/* The sandbox's writable layer, empty: everything it changes goes there. */
+static int make_disk(const struct sandbox_opts *o, const struct sandbox *sb)
+{
+	char *path = disk_path(sb->id);
+	int64_t bytes = o->disk_bytes;
+	int rc = 0;
+
+	if (!bytes)
+		rc = disk_parse_size(DISK_DEFAULT_SIZE, &bytes);
+	if (rc == 0)
+		rc = disk_make(path, bytes);
+	free(path);
+	return rc;
+}
+
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 {
 	memset(sb, 0, sizeof *sb);
@@ -183,7 +199,8 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 	sb->cpus = o->cpus;
 	if (allocate(o, sb) < 0)
 		return -1;
-	if ((o->policy && sandbox_set_policy(sb, o->policy) < 0) || ensure_network(sb) < 0) {
+	if ((o->policy && sandbox_set_policy(sb, o->policy) < 0) || make_disk(o, sb) < 0 ||
+	    ensure_network(sb) < 0) {
 		store_remove(sb->id);
 		return -1;
 	}
@@ -262,7 +279,9 @@ static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incomin
 	char *qmp = paths_vm_file(sb->id, "qmp.sock");
 	char *pidfile = paths_vm_file(sb->id, "qemu.pid");
 	char *log = paths_vm_file(sb->id, "qemu.log");
-	struct qemu_files f = { kernel, initrd, console, qmp, pidfile, incoming };
+	char *base = image_file(sb->image, "root.img"), *disk = disk_path(sb->id);
+	struct qemu_files f = { kernel, initrd, console, qmp, pidfile, incoming,
+				.base = base, .disk = disk };
 	const char *accel;
 	char **argv = NULL;
 	int rc = -1;
@@ -277,6 +296,11 @@ static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incomin
 		if (!accel)
 			goto out;
 		snprintf(sb->accel, sizeof sb->accel, "%s", accel);
+	}
+	if (!util_exists(disk)) {
+		err_set("sandbox %s has no writable disk %s: it was made by an older smolvm; "
+			"remove it and create it again", sb->name, disk);
+		goto out;
 	}
 	remove_runtime_files(sb);
 	sb->ready_ms = 0;
@@ -310,6 +334,8 @@ out:
 	free(console);
 	free(initrd);
 	free(kernel);
+	free(base);
+	free(disk);
 	return rc;
 }
 
@@ -459,9 +485,12 @@ static int qmp_quit(const struct sandbox *sb)
 }
 
 /* busybox poweroff -f powers off at once (no init to ask in the guest);
- * detached and slightly delayed, so the SSH command returns first. */
+ * detached and slightly delayed, so the SSH command returns first. The
+ * freeze empties the writable layer's journal first, so that disk.img is
+ * whole as it is on the host (diff and snapshots read it there). */
 #define POWEROFF_CMD \
-	"(sleep 0.1; sync; poweroff -f) </dev/null >/dev/null 2>&1 &"
+	"(sleep 0.1; sync; fsfreeze --freeze " DISK_GUEST_UPPER "; poweroff -f) " \
+	"</dev/null >/dev/null 2>&1 &"
 
 /* Ask the guest to power off; true if it took the command. */
 static bool guest_poweroff(const struct sandbox *sb)

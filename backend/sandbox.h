@@ -21,6 +21,7 @@ struct sandbox_opts {
 	int mem_mib;
 	int cpus;
 	const struct policy *policy;	/* NULL: none (mode none) */
+	int64_t disk_bytes;	/* size of the writable layer; 0: DISK_DEFAULT_SIZE */
 	/* NULL: a free /30; else the guest and host addresses to reuse (a clone
 	 * of a saved running state keeps its addresses, in its own namespace) */
 	const struct sandbox *addresses;
@@ -28,9 +29,10 @@ struct sandbox_opts {
 
 /*
  * Allocate an id, check the name, pick a free /30 in 10.77.0.0/16, write
- * the record as "creating" (and the policy, if any), then make the
- * namespace "smolvm-<id>" and its tap. Needs root. On failure nothing is
- * left behind; -1 with err_set().
+ * the record as "creating" (and the policy, if any), make the writable
+ * layer vms/<id>/disk.img (see disk.h), then the namespace "smolvm-<id>"
+ * and its tap. Needs root. On failure nothing is left behind; -1 with
+ * err_set().
  */
 int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb);
 

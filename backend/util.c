@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -306,6 +307,69 @@ int util_run(char *const argv[], int log_fd)
 		return -1;
 	}
 	return WEXITSTATUS(status);
+}
+
+/* All of a memfd's contents, from its start. */
+static char *read_memfd(int fd)
+{
+	off_t len = lseek(fd, 0, SEEK_END);
+	char *buf = xmalloc(len > 0 ? (size_t)len + 1 : 1);
+	ssize_t n = len > 0 ? pread(fd, buf, (size_t)len, 0) : 0;
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+int util_run_capture(char *const argv[], char **out, char **err)
+{
+	/* Files in memory rather than pipes: the child never blocks on a full
+	 * pipe, so there is nothing to poll while it runs. */
+	int ofd = memfd_create("stdout", MFD_CLOEXEC), efd = memfd_create("stderr", MFD_CLOEXEC);
+	int status = -1;
+	pid_t pid;
+
+	if (ofd < 0 || efd < 0) {
+		err_set("cannot run %s: memfd_create: %s", argv[0], strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err_set("cannot fork to run %s: %s", argv[0], strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		execvp(argv[0], argv);
+		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			err_set("waitpid: %s", strerror(errno));
+			status = -1;
+			goto out;
+		}
+	}
+	if (!WIFEXITED(status)) {
+		err_set("%s was killed by signal %d", argv[0], WTERMSIG(status));
+		status = -1;
+		goto out;
+	}
+	status = WEXITSTATUS(status);
+	if (out)
+		*out = read_memfd(ofd);
+	if (err)
+		*err = read_memfd(efd);
+out:
+	if (ofd >= 0)
+		close(ofd);
+	if (efd >= 0)
+		close(efd);
+	return status;
 }
 
 bool util_is_exec(const char *path)

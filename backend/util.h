@@ -51,6 +51,11 @@ const char *util_self_exe(void);
  * or was killed. stdout/stderr go to log_fd when >= 0, else are inherited. */
 int util_run(char *const argv[], int log_fd);
 
+/* util_run() keeping what argv wrote: its stdout in *out and its stderr in
+ * *err (newly allocated, NUL-terminated, set whenever the status is >= 0;
+ * either may be NULL to drop it). execvp: argv[0] is looked up in PATH. */
+int util_run_capture(char *const argv[], char **out, char **err);
+
 /* True if a file exists and is executable by us / exists at all. */
 bool util_is_exec(const char *path);
 bool util_exists(const char *path);

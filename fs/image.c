@@ -56,6 +56,8 @@ static const struct host_need tiny_needs[] = {
 	{ "dpkg-query", "dpkg", false },
 	{ "depmod", "kmod", false },
 	{ "xz", "xz-utils", false },
+	{ "mke2fs", "e2fsprogs", false },
+	{ "debugfs", "e2fsprogs", false },
 	{ "ldd", "libc-bin", false },
 	{ "ssh-keygen", "openssh-client", false },
 	{ "dropbearkey", "dropbear-bin", false },
@@ -75,12 +77,13 @@ static const struct step tiny_steps[] = {
 	{ "installing the SSH host key and authorising the user key", image_keys_install },
 	{ "writing /etc and /init", image_root_install_config },
 	{ "packing the initrd", image_root_pack_initrd },
+	{ "making root.img", image_root_make_disk },
 };
 
 static const struct image_kind kinds[] = {
 	{
 		.name = "tiny",
-		.recipe = "tiny/1",
+		.recipe = "tiny/2",
 		.needs = tiny_needs, .nneeds = ARRAY_LEN(tiny_needs),
 		.steps = tiny_steps, .nsteps = ARRAY_LEN(tiny_steps),
 	},
@@ -101,8 +104,10 @@ bool image_kind_known(const char *kind)
 
 /* ---- finding images ----------------------------------------------------------------- */
 
+/* The first three are what a sandbox boots; their sizes are the image's size. */
+#define IMAGE_BOOT_FILES 3
 static const char *const image_files[] = {
-	"vmlinuz", "initrd.img", "host_ed25519.pub", "manifest.json",
+	"vmlinuz", "initrd.img", "root.img", "host_ed25519.pub", "manifest.json",
 };
 
 char *image_file(const char *kind, const char *name)
@@ -202,7 +207,7 @@ int image_list(struct image_info **out, size_t *n)
 		snprintf(info->kernel, sizeof info->kernel, "%s", json_str(k, "release"));
 		snprintf(info->kernel_package, sizeof info->kernel_package, "%s %s",
 			 json_str(k, "package"), json_str(k, "version"));
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < IMAGE_BOOT_FILES; i++) {
 			char *p = image_file(e->d_name, image_files[i]);
 			int64_t s = image_build_file_size(p);
 			info->size += s > 0 ? s : 0;
@@ -302,7 +307,7 @@ static int write_manifest(struct build *b)
 	cJSON_AddStringToObject(m, "host_key", b->host_pub);
 	cJSON_AddStringToObject(m, "proxy_ca", b->proxy_ca);
 	files = cJSON_AddObjectToObject(m, "sizes");
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < IMAGE_BOOT_FILES; i++) {
 		char *p = xasprintf("%s/%s", b->work, image_files[i]);
 		cJSON_AddNumberToObject(files, image_files[i], (double)image_build_file_size(p));
 		free(p);
@@ -388,7 +393,9 @@ static void build_free(struct build *b)
 	free(b->dir);
 	free(b->work);
 	free(b->root);
+	free(b->initrd_root);
 	free(b->init_path);
+	free(b->boot_path);
 	free(b->kernel_package);
 	free(b->kernel_version);
 	free(b->kernel_release);
@@ -406,10 +413,11 @@ int image_build(const char *kind_name, bool force)
 	const struct image_kind *kind = find_kind(kind_name);
 	struct build b = { .kind = kind, .log_fd = -1 };
 	const char *data = paths_data_dir(), *why;
-	char *images = xasprintf("%s/images", paths_home()), *init = NULL, *log = NULL;
+	char *images = xasprintf("%s/images", paths_home()), *init = NULL, *boot = NULL, *both;
+	char *log = NULL;
 	int64_t t0 = util_now_ms();
 	mode_t old_umask = umask(022);
-	size_t init_len;
+	size_t init_len, boot_len;
 	int lock = -1, rc = -1;
 	char when[32];
 
@@ -421,9 +429,15 @@ int image_build(const char *kind_name, bool force)
 	if (!data)
 		goto out;
 	b.init_path = xasprintf("%s/fs/guest/init", data);
-	if (!(init = util_read_file(b.init_path, &init_len)))
+	b.boot_path = xasprintf("%s/fs/guest/boot", data);
+	if (!(init = util_read_file(b.init_path, &init_len)) ||
+	    !(boot = util_read_file(b.boot_path, &boot_len)))
 		goto out;
-	fnv1a64_hex(init, init_len, b.init_sum);
+	both = xmalloc(init_len + boot_len);
+	memcpy(both, init, init_len);
+	memcpy(both + init_len, boot, boot_len);
+	fnv1a64_hex(both, init_len + boot_len, b.init_sum);
+	free(both);
 	if (util_mkdir_p(images, 0755) < 0 || (lock = lock_images(images, kind->name)) < 0)
 		goto out;
 	why = why_build(&b);
@@ -439,9 +453,10 @@ int image_build(const char *kind_name, bool force)
 	b.built = util_wall_s();
 	b.work = xasprintf("%s/.%s.build-%d", images, kind->name, (int)getpid());
 	b.root = xasprintf("%s/root", b.work);
+	b.initrd_root = xasprintf("%s/initrd", b.work);
 	b.found = xcalloc(kind->nneeds, sizeof *b.found);
 	log = xasprintf("%s/build.log", b.work);
-	if (util_mkdir_p(b.root, 0755) < 0)
+	if (util_mkdir_p(b.root, 0755) < 0 || util_mkdir_p(b.initrd_root, 0755) < 0)
 		goto out;
 	b.log_fd = open(log, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (b.log_fd < 0) {
@@ -451,14 +466,15 @@ int image_build(const char *kind_name, bool force)
 	if (run_steps(&b) < 0 || write_manifest(&b) < 0 || swap_in(&b) < 0)
 		goto out;
 	rc = 0;
-	char k[32], i[32];
-	char *kp = image_file(kind->name, "vmlinuz"), *ip = image_file(kind->name, "initrd.img");
-	image_build_fmt_size(image_build_file_size(kp), k, sizeof k);
-	image_build_fmt_size(image_build_file_size(ip), i, sizeof i);
-	fprintf(stderr, "built image %s in %.1fs: %s (vmlinuz %s, initrd.img %s)\n", kind->name,
-		(double)(util_now_ms() - t0) / 1000, b.dir, k, i);
-	free(kp);
-	free(ip);
+	char sizes[IMAGE_BOOT_FILES][32];
+	for (int i = 0; i < IMAGE_BOOT_FILES; i++) {
+		char *p = image_file(kind->name, image_files[i]);
+		image_build_fmt_size(image_build_file_size(p), sizes[i], sizeof sizes[i]);
+		free(p);
+	}
+	fprintf(stderr, "built image %s in %.1fs: %s (vmlinuz %s, initrd.img %s, root.img %s)\n",
+		kind->name, (double)(util_now_ms() - t0) / 1000, b.dir, sizes[0], sizes[1],
+		sizes[2]);
 out:
 	if (rc < 0 && b.work)
 		util_rm_rf(b.work);
@@ -468,6 +484,7 @@ out:
 	build_free(&b);
 	free(images);
 	free(init);
+	free(boot);
 	free(log);
 	return rc;
 }

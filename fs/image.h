@@ -12,7 +12,7 @@
 /* Is kind one of the kinds this build of smolvm knows how to make? */
 bool image_kind_known(const char *kind);
 
-/* A complete image of this kind is built (vmlinuz, initrd.img, host key, manifest). */
+/* A complete image of this kind is built (vmlinuz, initrd.img, root.img, host key, manifest). */
 bool image_exists(const char *kind);
 
 /* Path of a file in the image directory, e.g. image_file("tiny", "vmlinuz"). Newly allocated. */
@@ -39,7 +39,7 @@ struct image_info {
 	int64_t built;			/* wall-clock seconds */
 	char kernel[64];		/* kernel release, e.g. "6.1.0-57-amd64" */
 	char kernel_package[96];	/* e.g. "linux-image-6.1.0-57-amd64 6.1.192-3" */
-	int64_t size;			/* bytes of vmlinuz + initrd.img */
+	int64_t size;			/* bytes of vmlinuz + initrd.img + root.img */
 };
 
 /* All built images, sorted by kind. *out must be freed. */

@@ -44,11 +44,13 @@ struct build {
 	const struct image_kind *kind;
 	char *dir;		/* images/<kind>: where the finished image goes */
 	char *work;		/* images/.<kind>.build-PID: where it is made */
-	char *root;		/* work/root: the guest's file tree */
+	char *root;		/* work/root: the guest's file tree, made into root.img */
+	char *initrd_root;	/* work/initrd: the initrd's tree (modules that mount the root) */
 	int log_fd;		/* work/build.log: output of the programs we run */
 	char **found;		/* resolved paths of kind->needs */
-	char *init_path;	/* the guest init in the data dir */
-	char init_sum[17];
+	char *init_path;	/* the root's /init in the data dir (fs/guest/init) */
+	char *boot_path;	/* the initrd's /init (fs/guest/boot) */
+	char init_sum[17];	/* of both */
 	int64_t built;
 	char *kernel_package, *kernel_version, *kernel_release, *kernel_deb;
 	const char *kernel_format;	/* "pvh-elf" or "bzImage" */

@@ -22,9 +22,13 @@
 static const char *const module_groups[] = {
 	/* the network first: SSH needs it, so dropbear starts right after */
 	"virtio_mmio virtio_net",
-	/* disks, shared folders, overlays, vsock */
+	/* shared folders, vsock (the disks and overlayfs are loaded by the initrd) */
 	"virtio_blk ext4 9pnet_virtio 9p overlay vmw_vsock_virtio_transport",
 };
+
+/* What the initrd loads to mount the root: the disks, ext4 (with the crc32c that its
+ * checksums need, which modules.dep does not list) and overlayfs. It gets only these. */
+static const char initrd_modules[] = "virtio_mmio virtio_blk crc32c_generic ext4 overlay";
 
 /* Resolve the meta package to the real kernel package, and fetch it into the cache. */
 int image_kernel_fetch(struct build *b)
@@ -181,8 +185,8 @@ static bool json_has_string(cJSON *arr, const char *s)
 	return false;
 }
 
-/* Copy one module file (a path from modules.dep) unless it is there already. */
-static int copy_module(struct build *b, const char *from_mods, const char *to_mods,
+/* Copy one module file (a path from modules.dep) unless copied already (its name in copied). */
+static int copy_module(cJSON *copied, const char *from_mods, const char *to_mods,
 		       const char *path)
 {
 	char name[64];
@@ -190,9 +194,9 @@ static int copy_module(struct build *b, const char *from_mods, const char *to_mo
 	int rc;
 
 	module_name(path, name, sizeof name);
-	if (json_has_string(b->modules, name))
+	if (json_has_string(copied, name))
 		return 0;
-	cJSON_AddItemToArray(b->modules, cJSON_CreateString(name));
+	cJSON_AddItemToArray(copied, cJSON_CreateString(name));
 	src = xasprintf("%s/%s", from_mods, path);
 	dst = xasprintf("%s/%s", to_mods, path);
 	rc = image_build_copy_file(src, dst, 0644);
@@ -202,8 +206,8 @@ static int copy_module(struct build *b, const char *from_mods, const char *to_mo
 }
 
 /* Copy the modules a group needs (each one and everything modules.dep says it depends on). */
-static int copy_module_group(struct build *b, const char *deps, const char *from_mods,
-			     const char *to_mods, const char *group)
+static int copy_module_group(struct build *b, cJSON *copied, const char *deps,
+			     const char *from_mods, const char *to_mods, const char *group)
 {
 	char *names = xstrdup(group), *save = NULL;
 	int rc = 0;
@@ -231,7 +235,7 @@ static int copy_module_group(struct build *b, const char *deps, const char *from
 			}
 		}
 		while (nwords > 0 && rc == 0)
-			rc = copy_module(b, from_mods, to_mods, words[--nwords]);
+			rc = copy_module(copied, from_mods, to_mods, words[--nwords]);
 		free(line);
 	}
 	free(names);
@@ -299,12 +303,59 @@ out:
 	return rc;
 }
 
+/*
+ * Put the modules of groups (one line each of tree/etc/smolvm/modules, in load
+ * order) with their dependencies into tree/lib/modules/<release>, and make
+ * its modules.dep. copied collects the names of the modules put in.
+ */
+static int install_modules(struct build *b, const char *deps, const char *from,
+			   const char *tree, const char *const *groups, size_t ngroups,
+			   cJSON *copied)
+{
+	/* depmod reads these to tell built-in modules from missing ones */
+	static const char *const extra[] = {
+		"modules.order", "modules.builtin", "modules.builtin.modinfo",
+	};
+	char *to = xasprintf("%s/lib/modules/%s", tree, b->kernel_release);
+	char *list = xasprintf("%s/etc/smolvm/modules", tree);
+	char *text = xstrdup(""), *etc = xasprintf("%s/etc/smolvm", tree);
+	int rc = 0;
+
+	for (size_t i = 0; i < ngroups && rc == 0; i++) {
+		char *tmp = xasprintf("%s%s\n", text, groups[i]);
+		free(text);
+		text = tmp;
+		rc = copy_module_group(b, copied, deps, from, to, groups[i]);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(extra) && rc == 0; i++) {
+		char *src = xasprintf("%s/%s", from, extra[i]);
+		char *dst = xasprintf("%s/%s", to, extra[i]);
+		if (util_exists(src))
+			rc = image_build_copy_file(src, dst, 0644);
+		free(src);
+		free(dst);
+	}
+	if (rc == 0)
+		rc = image_build_run(b, NULL, NULL, image_build_host(b, "depmod"), "-b", tree,
+				     b->kernel_release, NULL) ? -1 : 0;
+	if (rc == 0)
+		rc = util_mkdir_p(etc, 0755);
+	if (rc == 0)
+		rc = util_write_atomic(list, text, strlen(text), 0644);
+	free(etc);
+	free(text);
+	free(list);
+	free(to);
+	return rc;
+}
+
 int image_kernel_install(struct build *b)
 {
-	const char *depmod = image_build_host(b, "depmod");
+	static const char *const initrd_groups[] = { initrd_modules };
 	char *pkg = xasprintf("%s/kernel", b->work);
 	char *mods_dir = xasprintf("%s/lib/modules", pkg);
-	char *from = NULL, *to = NULL, *src = NULL, *dst = NULL, *deps = NULL, *text = NULL;
+	char *from = NULL, *src = NULL, *deps = NULL;
+	cJSON *initrd_copied = cJSON_CreateArray();
 	int rc = -1;
 
 	if (image_build_run(b, NULL, NULL, image_build_host(b, "dpkg-deb"), "-x", b->kernel_deb,
@@ -319,53 +370,32 @@ int image_kernel_install(struct build *b)
 	if (install_vmlinuz(b, src) < 0)
 		goto out;
 	/* The package ships no modules.dep (its postinst makes one), so make it here. */
-	if (image_build_run(b, NULL, NULL, depmod, "-b", pkg, b->kernel_release, NULL) != 0)
+	if (image_build_run(b, NULL, NULL, image_build_host(b, "depmod"), "-b", pkg,
+			    b->kernel_release, NULL) != 0)
 		goto out;
 	from = xasprintf("%s/%s", mods_dir, b->kernel_release);
-	to = xasprintf("%s/lib/modules/%s", b->root, b->kernel_release);
 	free(src);
 	src = xasprintf("%s/modules.dep", from);
 	if (!(deps = util_read_file(src, NULL)))
 		goto out;
 	b->modules = cJSON_CreateArray();
-	for (size_t i = 0; i < ARRAY_LEN(module_groups); i++)
-		if (copy_module_group(b, deps, from, to, module_groups[i]) < 0)
-			goto out;
-	/* depmod reads these to tell built-in modules from missing ones */
-	static const char *const extra[] = {
-		"modules.order", "modules.builtin", "modules.builtin.modinfo",
-	};
-	for (size_t i = 0; i < ARRAY_LEN(extra); i++) {
-		free(src);
-		free(dst);
-		src = xasprintf("%s/%s", from, extra[i]);
-		dst = xasprintf("%s/%s", to, extra[i]);
-		if (util_exists(src) && image_build_copy_file(src, dst, 0644) < 0)
-			goto out;
-	}
-	if (image_build_run(b, NULL, NULL, depmod, "-b", b->root, b->kernel_release, NULL) != 0)
+	if (install_modules(b, deps, from, b->root, module_groups, ARRAY_LEN(module_groups),
+			    b->modules) < 0 ||
+	    install_modules(b, deps, from, b->initrd_root, initrd_groups,
+			    ARRAY_LEN(initrd_groups), initrd_copied) < 0)
 		goto out;
-	text = xstrdup("");
-	for (size_t i = 0; i < ARRAY_LEN(module_groups); i++) {
-		char *tmp = xasprintf("%s%s\n", text, module_groups[i]);
-		free(text);
-		text = tmp;
-	}
-	if (image_build_put_text(b, "/etc/smolvm/modules", 0644, text) < 0)
-		goto out;
-	image_build_note("kernel %s (%s), %d modules", b->kernel_release, b->kernel_format,
-	     cJSON_GetArraySize(b->modules));
+	image_build_note("kernel %s (%s), %d modules, %d of them in the initrd",
+			 b->kernel_release, b->kernel_format, cJSON_GetArraySize(b->modules),
+			 cJSON_GetArraySize(initrd_copied));
 	rc = 0;
 out:
 	/* the unpacked package is 400 MB; drop it as soon as possible */
 	util_rm_rf(pkg);
+	cJSON_Delete(initrd_copied);
 	free(pkg);
 	free(mods_dir);
 	free(from);
-	free(to);
 	free(src);
-	free(dst);
 	free(deps);
-	free(text);
 	return rc;
 }

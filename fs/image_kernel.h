@@ -11,7 +11,8 @@
 /* Step: find the current kernel package in apt's lists and download it unless cached. */
 int image_kernel_fetch(struct build *b);
 
-/* Step: unpack it, install vmlinuz, the modules, modules.dep and /etc/smolvm/modules. */
+/* Step: unpack it, install vmlinuz, and the modules with modules.dep and /etc/smolvm/modules
+ * into both the root and the initrd's tree (which gets only what mounts the root). */
 int image_kernel_install(struct build *b);
 
 #endif

@@ -1,9 +1,12 @@
 #include "fs/image_root.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend/util.h"
 #include "fs/cpio.h"
@@ -137,6 +140,7 @@ static const char etc_profile[] =
 	"export HOME=/root\n"
 	"export LANG=C.UTF-8\n"
 	"PS1='\\u@\\h:\\w\\$ '\n";
+/* /etc/hosts is made from this at boot, with the sandbox's name (fs/guest/init). */
 static const char etc_hosts[] =
 	"127.0.0.1\tlocalhost\n"
 	"::1\tlocalhost ip6-localhost ip6-loopback\n";
@@ -156,10 +160,11 @@ int image_root_install_config(struct build *b)
 		{ "/etc/shadow", 0600, etc_shadow },
 		{ "/etc/group", 0644, etc_group },
 		{ "/etc/profile", 0644, etc_profile },
-		{ "/etc/hosts", 0644, etc_hosts },
+		{ "/etc/smolvm/hosts", 0644, etc_hosts },
 		{ "/etc/shells", 0644, "/bin/sh\n/bin/ash\n" },
 		{ "/etc/inittab", 0644, etc_inittab },
 	};
+	static const char *const boot_files[] = { "hostname", "hosts", "resolv.conf" };
 	char *init;
 	int rc;
 
@@ -171,11 +176,26 @@ int image_root_install_config(struct build *b)
 			return -1;
 	if (image_build_put_symlink(b, "/var/run", "../run") < 0)
 		return -1;
+	/* written at every boot: in /run, so they are not changes of the sandbox's own */
+	for (size_t i = 0; i < ARRAY_LEN(boot_files); i++) {
+		char *target = xasprintf("../run/smolvm/etc/%s", boot_files[i]);
+		char *link = xasprintf("/etc/%s", boot_files[i]);
+		rc = image_build_put_symlink(b, link, target);
+		free(link);
+		free(target);
+		if (rc < 0)
+			return -1;
+	}
 	init = image_build_in_root(b, "/init");
 	rc = image_build_copy_file(b->init_path, init, 0755);
 	free(init);
 	return rc;
 }
+
+/* The busybox applets the initrd's /init calls by name. */
+static const char *const initrd_applets[] = {
+	"sh", "mount", "umount", "mkdir", "modprobe", "switch_root", "poweroff",
+};
 
 int image_root_pack_initrd(struct build *b)
 {
@@ -188,16 +208,121 @@ int image_root_pack_initrd(struct build *b)
 	if (!c)
 		goto out;
 	/* The kernel opens /dev/console for /init before anything mounts devtmpfs. */
-	if (cpio_add_tree(c, b->root) < 0 || cpio_add_chardev(c, "dev/console", 0600, 5, 1) < 0) {
-		cpio_abort(c);
-		goto out;
+	if (cpio_add_tree(c, b->initrd_root) < 0 ||
+	    cpio_add_file(c, "init", 0755, b->boot_path) < 0 ||
+	    cpio_add_dir(c, "bin", 0755) < 0 ||
+	    cpio_add_file(c, "bin/busybox", 0755, image_build_host(b, "busybox")) < 0 ||
+	    cpio_add_dir(c, "dev", 0755) < 0 || cpio_add_dir(c, "proc", 0555) < 0 ||
+	    cpio_add_dir(c, "sys", 0555) < 0 || cpio_add_dir(c, "run", 0755) < 0 ||
+	    cpio_add_chardev(c, "dev/console", 0600, 5, 1) < 0)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_LEN(initrd_applets); i++) {
+		char *name = xasprintf("bin/%s", initrd_applets[i]);
+		int r = cpio_add_symlink(c, name, "busybox");
+		free(name);
+		if (r < 0)
+			goto fail;
 	}
 	if ((size = cpio_finish(c)) < 0)
 		goto out;
 	image_build_fmt_size(size, sz, sizeof sz);
 	image_build_note("initrd.img %s (uncompressed newc)", sz);
-	rc = util_rm_rf(b->root);
+	rc = util_rm_rf(b->initrd_root);
+	goto out;
+fail:
+	cpio_abort(c);
 out:
 	free(path);
+	return rc;
+}
+
+/* ---- root.img ----------------------------------------------------------------------- */
+
+static int64_t tree_bytes, tree_entries;
+
+static int count_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)path, (void)type, (void)ftw;
+	tree_bytes += (int64_t)st->st_blocks * 512;
+	tree_entries++;
+	return 0;
+}
+
+/* debugfs commands giving every entry of the tree to root (mke2fs -d copies the builder's ids). */
+static FILE *owner_cmds;
+static const char *owner_tree;
+static int owner_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	const char *guest = path + strlen(owner_tree);
+
+	(void)type, (void)ftw;
+	if (st->st_uid == 0 && st->st_gid == 0)
+		return 0;
+	if (strpbrk(guest, " \t\n\"\\")) {
+		err_set("cannot give %s to root in root.img: its name has a space or quote", path);
+		return -1;
+	}
+	fprintf(owner_cmds, "sif \"%s\" uid 0\nsif \"%s\" gid 0\n", *guest ? guest : "/",
+		*guest ? guest : "/");
+	return 0;
+}
+
+static int give_to_root(struct build *b, const char *img)
+{
+	char *cmds = xasprintf("%s/owners.debugfs", b->work);
+	int rc = -1;
+
+	owner_tree = b->root;
+	owner_cmds = fopen(cmds, "we");
+	if (!owner_cmds) {
+		err_set("cannot create %s: %s", cmds, strerror(errno));
+		goto out;
+	}
+	rc = nftw(b->root, owner_entry, 32, FTW_PHYS);
+	if (fclose(owner_cmds) != 0 && rc == 0) {
+		err_set("cannot write %s", cmds);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = image_build_run(b, NULL, NULL, image_build_host(b, "debugfs"), "-w", "-f",
+				     cmds, img, NULL) ? -1 : 0;
+out:
+	unlink(cmds);
+	free(cmds);
+	return rc;
+}
+
+int image_root_make_disk(struct build *b)
+{
+	char *img = xasprintf("%s/root.img", b->work);
+	char *size = NULL, *inodes = NULL, sz[32];
+	int rc = -1;
+
+	tree_bytes = tree_entries = 0;
+	if (nftw(b->root, count_entry, 32, FTW_PHYS) < 0) {
+		err_set("cannot walk %s: %s", b->root, strerror(errno));
+		goto out;
+	}
+	/* The tree's blocks, a 256-byte inode each, and room for ext4's own metadata. */
+	size = xasprintf("%lldk", (long long)((tree_bytes + tree_entries * 256) / 1024 * 11 / 10 +
+					      4096));
+	inodes = xasprintf("%lld", (long long)tree_entries + 64);
+	/* Read-only for every sandbox: no journal, no room for growth, no reserved blocks. */
+	const char *argv[] = {
+		image_build_host(b, "mke2fs"), "-q", "-F", "-t", "ext4", "-b", "4096",
+		"-O", "^has_journal,^resize_inode", "-m", "0", "-N", inodes, "-L", "smolvm-base",
+		"-E", "root_owner=0:0", "-d", b->root, img, size, NULL,
+	};
+	if (image_build_run_argv(b, NULL, NULL, (char *const *)argv) != 0)
+		goto out;
+	if (getuid() != 0 && give_to_root(b, img) < 0)
+		goto out;
+	image_build_fmt_size(image_build_file_size(img), sz, sizeof sz);
+	image_build_note("root.img %s (ext4, %lld files)", sz, (long long)tree_entries);
+	rc = util_rm_rf(b->root);
+out:
+	free(size);
+	free(inodes);
+	free(img);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * image_root: the guest's file tree of an image: host programs with the
  * shared libraries they need, busybox and its applets, /etc and /init; and
- * packing the tree into initrd.img.
+ * making the image's two boot files: root.img (the tree, the sandboxes'
+ * shared read-only base) and initrd.img (just enough to mount it).
  */
 #ifndef SMOLVM_IMAGE_ROOT_H
 #define SMOLVM_IMAGE_ROOT_H
@@ -22,7 +23,12 @@ int image_root_install_programs(struct build *b);
 /* Step: the directories, /etc files and /init the guest boots with. */
 int image_root_install_config(struct build *b);
 
-/* Step: the tree as an uncompressed newc cpio, initrd.img; the tree is then removed. */
+/* Step: initrd.img, an uncompressed newc cpio of the initrd's tree (the modules that mount
+ * the root), its /init (fs/guest/boot) and busybox; the tree is then removed. */
 int image_root_pack_initrd(struct build *b);
+
+/* Step: root.img, the guest's tree as a read-only ext4 file system (mke2fs -d, no mount
+ * needed), every file owned by root; the tree is then removed. */
+int image_root_make_disk(struct build *b);
 
 #endif

@@ -107,6 +107,42 @@ static void test_minimal(void)
 	qemu_argv_free(argv);
 }
 
+/* The n-th (from 0) value of an option that may repeat, or NULL. */
+static const char *nth(char **argv, const char *o, int n)
+{
+	for (char **p = argv; *p; p++)
+		if (!strcmp(*p, o) && p[1] && n-- == 0)
+			return p[1];
+	return NULL;
+}
+
+/* The shared base is read-only; the guest tells the disks apart by serial. */
+static void test_disks(void)
+{
+	struct sandbox sb = make_sb("tcg");
+	struct qemu_files f = files;
+	char **argv;
+
+	f.base = "/h/images/tiny/root.img";
+	f.disk = "/h,odd/vms/deadbeef/disk.img";
+	argv = qemu_argv(&sb, &f, 0);
+	EXPECT_STR(nth(argv, "-drive", 0),
+		   "if=none,id=base,file=/h/images/tiny/root.img,format=raw,readonly=on");
+	EXPECT_STR(nth(argv, "-device", 0), "virtio-blk-device,drive=base,serial=smolvm-base");
+	EXPECT_STR(nth(argv, "-drive", 1),
+		   "if=none,id=upper,file=/h,,odd/vms/deadbeef/disk.img,format=raw,discard=unmap");
+	EXPECT_STR(nth(argv, "-device", 1), "virtio-blk-device,drive=upper,serial=smolvm-upper");
+	EXPECT(nth(argv, "-drive", 2) == NULL);
+	qemu_argv_free(argv);
+
+	/* Without a writable layer: only the base. */
+	f.disk = NULL;
+	argv = qemu_argv(&sb, &f, 0);
+	EXPECT(nth(argv, "-drive", 0) && nth(argv, "-drive", 1) == NULL);
+	EXPECT(strstr(nth(argv, "-drive", 0), "readonly=on") != NULL);
+	qemu_argv_free(argv);
+}
+
 static void test_mac(void)
 {
 	char mac[18];
@@ -130,6 +166,7 @@ int main(void)
 	RUN(test_tcg_argv);
 	RUN(test_kvm_no_tsc);
 	RUN(test_minimal);
+	RUN(test_disks);
 	RUN(test_mac);
 	RUN(test_tsc_khz);
 	UNIT_EXIT();
