@@ -467,22 +467,6 @@ static int init_edit(struct vault *v, void *arg)
 	return 0;
 }
 
-/* Seal the vault that old opens with k instead, under the lock. */
-static int reseal(const char *path, const struct vault_key *old, const struct vault_key *k)
-{
-	struct vault *v;
-	int fd = vault_lock(path, 10000), rc = -1;
-
-	if (fd < 0)
-		return -1;
-	if (vault_open(path, old, &v) == 0) {
-		rc = vault_save(path, v, k);
-		vault_unref(v);
-	}
-	vault_unlock(fd);
-	return rc;
-}
-
 static int vault_init_cmd(int argc, char **argv)
 {
 	bool pass = false;
@@ -513,7 +497,7 @@ static int vault_init_cmd(int argc, char **argv)
 		goto out;
 	if (pass ? vault_key_new_passphrase(&k) < 0 : vault_key_from_file(true, &k) < 0)
 		goto out;
-	if (!have ? vault_update(path, k, init_edit, NULL) < 0 : reseal(path, old, k) < 0)
+	if (!have ? vault_update(path, k, init_edit, NULL) < 0 : vault_reseal(path, old, k) < 0)
 		goto out;
 	/* Under a passphrase nothing on disk may open the vault. */
 	if (pass && util_exists(kpath) && unlink(kpath) < 0) {

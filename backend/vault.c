@@ -46,8 +46,8 @@
 #define BOX_AT 92
 #define SUM_BYTES 16
 #define CHECK_BYTES 16
-/* Largest box: every entry at its limits, with room to spare. */
-#define BOX_MAX (16u << 20)
+/* Largest box: every entry at its limits (about 17 MiB), with room to spare. */
+#define BOX_MAX (32u << 20)
 /* A tampered header must not make us spend unbounded time or memory. */
 #define OPSLIMIT_MAX 64
 #define MEMLIMIT_MAX (1ull << 30)
@@ -738,10 +738,17 @@ int vault_save(const char *path, const struct vault *v, const struct vault_key *
 
 int vault_lock(const char *path, int timeout_ms)
 {
-	char *lpath = xasprintf("%s.lock", path);
-	int fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	char *lpath = xasprintf("%s.lock", path), *dir = xstrdup(path), *slash = strrchr(dir, '/');
 	int64_t until = util_now_ms() + timeout_ms;
+	int fd;
 
+	/* The first write may come before anything else made the home. */
+	if (slash && slash != dir) {
+		*slash = '\0';
+		util_mkdir_p(dir, 0700);
+	}
+	free(dir);
+	fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err_set("cannot open the vault's lock %s: %s", lpath, strerror(errno));
 		free(lpath);
@@ -773,20 +780,33 @@ void vault_unlock(int fd)
 		close(fd);	/* releases the flock */
 }
 
-int vault_update(const char *path, const struct vault_key *k,
-		 int (*edit)(struct vault *v, void *arg), void *arg)
+/* Lock, open with open_k, edit (if any), seal with save_k, unlock. */
+static int update(const char *path, const struct vault_key *open_k,
+		  const struct vault_key *save_k, int (*edit)(struct vault *v, void *arg),
+		  void *arg)
 {
 	struct vault *v;
-	int fd = vault_lock(path, 10000), rc = -1;
+	int fd = vault_lock(path, VAULT_LOCK_MS), rc = -1;
 
 	if (fd < 0)
 		return -1;
-	if (vault_open(path, k, &v) == 0) {
-		rc = edit(v, arg) < 0 ? -1 : vault_save(path, v, k);
+	if (vault_open(path, open_k, &v) == 0) {
+		rc = edit && edit(v, arg) < 0 ? -1 : vault_save(path, v, save_k);
 		vault_unref(v);
 	}
 	vault_unlock(fd);
 	return rc;
+}
+
+int vault_update(const char *path, const struct vault_key *k,
+		 int (*edit)(struct vault *v, void *arg), void *arg)
+{
+	return update(path, k, k, edit, arg);
+}
+
+int vault_reseal(const char *path, const struct vault_key *old, const struct vault_key *k)
+{
+	return update(path, old, k, NULL, NULL);
 }
 
 /* ---- the proxy's current vault ---- */

@@ -217,6 +217,13 @@ void vault_unlock(int fd);
 int vault_update(const char *path, const struct vault_key *k,
 		 int (*edit)(struct vault *v, void *arg), void *arg);
 
+/* How long vault_update() and vault_reseal() wait for another writer. */
+#define VAULT_LOCK_MS 10000
+
+/* The same read-modify-write changing only the key: the vault that old
+ * opens is sealed with k (`vault init` on an existing vault). */
+int vault_reseal(const char *path, const struct vault_key *old, const struct vault_key *k);
+
 /* ---- entries (backend/vault.c) ---- */
 
 /* Validation of what `vault add` takes; 0, or -1 with err_set() saying

@@ -55,8 +55,9 @@ static void tty_restore(int sig)
 
 int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa = { .sa_handler = tty_restore }, old[ARRAY_LEN(sigs)];
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_tstp;
 	struct termios quiet;
 	size_t n = 0;
 	bool too_long = false;
@@ -78,6 +79,8 @@ int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len)
 	tty_fd = fd;
 	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
 		sigaction(sigs[i], &sa, &old[i]);
+	/* Stopped halfway, the job would come back with echo on. */
+	sigaction(SIGTSTP, &ign, &old_tstp);
 	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) < 0) {
 		err_set("cannot use the terminal: %s", strerror(errno));
 		goto out;
@@ -116,6 +119,7 @@ out:
 	}
 	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
 		sigaction(sigs[i], &old[i], NULL);
+	sigaction(SIGTSTP, &old_tstp, NULL);
 	tty_fd = -1;
 	close(fd);
 	return rc;

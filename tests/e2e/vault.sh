@@ -211,6 +211,13 @@ unset SMOLVM_VAULT_PASSPHRASE
 check_eq "the new key file is 0600" "$(mode "$SMOLVM_HOME/keys/vault.key")" 600
 check_match "and opens it without a passphrase" "$("$SMOLVM" vault ls 2>&1)" "PASS_KEY"
 
+# --- a first use in a home that does not exist yet ------------------------------------
+N=$SMOLVM_HOME/new/home
+run env SMOLVM_HOME="$N" SMOLVM_VAULT_PASSPHRASE=pw "$SMOLVM" vault init --passphrase
+check_match "init --passphrase makes the home it needs" "$RC $OUT" "^0 made an empty vault sealed with a passphrase"
+check_eq "the home is 0700 and the vault 0600" "$(mode "$N") $(mode "$N/vault")" "700 600"
+check "and no key file is made for it" test ! -e "$N/keys/vault.key"
+
 # --- a full disk ----------------------------------------------------------------------
 OUTER=$SMOLVM_HOME
 D=$(mktemp -d)

@@ -309,7 +309,14 @@ static void test_passphrase(void)
 	/* A key file key does not open a passphrase vault. */
 	EXPECT_INT(vault_key_from_file(true, &k2), 0);
 	EXPECT_INT(vault_open(vpath, k2, &v), -1);
-	EXPECT(err_has("wrong passphrase or key file"));
+	EXPECT(err_has("is sealed with a passphrase, not a key file"));
+	/* Re-sealed with it, it does, and the passphrase no longer does. */
+	EXPECT_INT(vault_reseal(vpath, k2, k), -1);
+	EXPECT_INT(vault_reseal(vpath, k, k2), 0);
+	EXPECT_INT(vault_open(vpath, k2, &v), 0);
+	EXPECT_STR(v && v->n_entries ? v->entries[0].value : NULL, "value-1");
+	vault_unref(v);
+	EXPECT_INT(vault_open(vpath, k, &v), -1);
 	vault_key_free(k2);
 	vault_key_free(k);
 }
