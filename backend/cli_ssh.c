@@ -1,5 +1,7 @@
 /* cli_ssh: `smolvm exec` and `smolvm ssh`, commands in a running sandbox. */
 #include <fcntl.h>
+#include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,10 @@ static const char exec_usage[] =
 	"\n"
 	"Exit status: the command's; 128+N if it was killed by signal N; 124 on\n"
 	"--timeout; 255 if smolvm itself failed (bad usage, no such sandbox, not\n"
-	"running, SSH failure). Needs root (it enters the sandbox's network namespace).\n";
+	"running, SSH failure). Needs root (it enters the sandbox's network namespace).\n"
+	"\n"
+	"Ctrl-C (or SIGTERM, SIGHUP) stops the command in the guest too: its process\n"
+	"group gets SIGINT, and SIGKILL on a second Ctrl-C.\n";
 
 static const char ssh_usage[] =
 	"usage: smolvm ssh ID\n"
@@ -65,6 +70,35 @@ static int stdin_to_pass(void)
  * after it, if any), so the command's own options are never taken for ours.
  * Returns the index of ID in argv, or argc if there is none.
  */
+static int stop_pipe[2] = { -1, -1 };
+
+static void on_stop_signal(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	if (write(stop_pipe[1], "s", 1) < 0) {
+		/* pipe full: a stop is already pending */
+	}
+	errno = e;
+}
+
+/* Interrupts during the command stop it in the guest (ssh_exec_stoppable)
+ * instead of ending smolvm and leaving the command running there. */
+static int catch_stop_signals(void)
+{
+	/* SA_RESTART: an interrupt must not fail libssh2's reads and writes. */
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
+
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return stop_pipe[0];
+}
+
 static int find_id(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -123,8 +157,8 @@ int cli_exec(int argc, char **argv)
 			left_ms = 1;
 	}
 	cmd = ssh_quote_argv(argc - cmd_at, argv + cmd_at);
-	rc = ssh_exec_timeout(c, cmd, in_fd, STDOUT_FILENO, STDERR_FILENO,
-			      (int)left_ms);
+	rc = ssh_exec_stoppable(c, cmd, in_fd, STDOUT_FILENO, STDERR_FILENO, (int)left_ms,
+				catch_stop_signals());
 	free(cmd);
 	ssh_close(c);
 	if (rc == SSH_TIMED_OUT) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -429,6 +430,9 @@ struct pump {
 	int in_fd, out_fd, err_fd;
 	int winch_fd;			/* readable on SIGWINCH, or -1 */
 	int tty_fd;			/* the terminal to read the size of, or -1 */
+	int stop_fd;			/* readable when the user interrupts, or -1 */
+	int stops;			/* interrupts so far */
+	const char *pid_file;		/* in the guest: the command's process group */
 	int64_t deadline;		/* 0: none */
 	char in[IO_BUF];
 	size_t in_len, in_off;		/* bytes read from in_fd not yet taken by the channel */
@@ -543,6 +547,61 @@ static int pump_read_input(struct pump *p)
 	return 0;
 }
 
+/* Read fd empty; returns the number of bytes it held. */
+static int drain(int fd)
+{
+	char buf[64];
+	ssize_t n;
+	int total = 0;
+
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		total += (int)n;
+	return total;
+}
+
+static int run_channel(struct ssh_conn *c, struct ssh_chan_req *r, struct pump *p);
+
+/*
+ * Signal the command's process group in the guest (its id is in
+ * p->pid_file, see with_stop_wrapper) from a second channel on the same
+ * session: SIGINT, or SIGKILL when kill is set. The first channel then
+ * ends with the command's own status.
+ */
+static void signal_remote(struct pump *p, bool kill)
+{
+	char *cmd;
+	struct ssh_chan_req r = { 0 };
+	struct pump *k;
+	int null_fd;
+
+	if (!p->pid_file || (null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (kill)	/* the wrapper dies too and cannot remove its file */
+		cmd = xasprintf("read -r pg <%s && kill -KILL -$pg; rm -f %s", p->pid_file,
+				p->pid_file);
+	else		/* the wrapper may not have written its pid yet: give it a second */
+		cmd = xasprintf("for i in 1 2 3 4 5 6 7 8 9 10; do [ -s %s ] && break; "
+				"sleep 0.1; done; read -r pg <%s && kill -INT -$pg",
+				p->pid_file, p->pid_file);
+	r.cmd = cmd;
+	k = xcalloc(1, sizeof *k);
+	*k = (struct pump){ .in_fd = -1, .out_fd = null_fd, .err_fd = null_fd, .winch_fd = -1,
+			    .tty_fd = -1, .stop_fd = -1, .deadline = util_now_ms() + 3000 };
+	run_channel(p->c, &r, k);
+	libssh2_session_set_blocking(p->c->s, 0);	/* run_channel restored the caller's mode */
+	close(null_fd);
+	free(cmd);
+	free(k);
+}
+
+/* The user interrupted: SIGINT the first time, SIGKILL from the second
+ * (two interrupts at once, a quick double Ctrl-C, mean kill too). */
+static void pump_stop(struct pump *p)
+{
+	p->stops += drain(p->stop_fd);
+	signal_remote(p, p->stops > 1);
+}
+
 /*
  * Run until the remote end closes the channel: not just EOF, since a
  * command may close its output and go on reading stdin; exit-status comes
@@ -553,8 +612,8 @@ static int pump_run(struct pump *p)
 	if (p->in_fd < 0)
 		p->in_eof = true;
 	for (;;) {
-		struct pollfd fds[3];
-		int nfds = 0, in_i = -1, winch_i = -1, timeout = -1, next_ka;
+		struct pollfd fds[4];
+		int nfds = 0, in_i = -1, winch_i = -1, stop_i = -1, timeout = -1, next_ka;
 
 		if (pump_read(p) < 0 || pump_write(p) < 0)
 			return -1;
@@ -577,6 +636,9 @@ static int pump_run(struct pump *p)
 		if (p->deadline) {
 			int64_t left = p->deadline - util_now_ms();
 			if (left <= 0) {
+				/* The guest's timeout(1) kills only its child; this
+				 * gets a whole pipeline, when the command is wrapped. */
+				signal_remote(p, true);
 				err_set("timed out");
 				return SSH_TIMED_OUT;
 			}
@@ -592,6 +654,10 @@ static int pump_run(struct pump *p)
 			winch_i = nfds;
 			fds[nfds++] = (struct pollfd){ .fd = p->winch_fd, .events = POLLIN };
 		}
+		if (p->stop_fd >= 0) {
+			stop_i = nfds;
+			fds[nfds++] = (struct pollfd){ .fd = p->stop_fd, .events = POLLIN };
+		}
 		if (poll(fds, (nfds_t)nfds, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -601,11 +667,11 @@ static int pump_run(struct pump *p)
 		if (in_i >= 0 && fds[in_i].revents && pump_read_input(p) < 0)
 			return -1;
 		if (winch_i >= 0 && fds[winch_i].revents) {
-			char drain[64];
-			while (read(p->winch_fd, drain, sizeof drain) > 0)
-				;
+			drain(p->winch_fd);
 			p->resize = true;
 		}
+		if (stop_i >= 0 && fds[stop_i].revents)
+			pump_stop(p);
 	}
 }
 
@@ -679,21 +745,62 @@ static char *with_guest_timeout(const char *cmd, int timeout_ms)
 	return out;
 }
 
-int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
-		     int timeout_ms)
+/*
+ * For an interruptible command: run it in a process group of its own whose
+ * id the wrapper writes to pid_file, so that pump_stop can signal all of it
+ * (a pipeline, a shell and its children). The wrapper traps INT and TERM
+ * only to outlive the command and remove the file; the command itself gets
+ * the default dispositions back.
+ */
+static char *with_stop_wrapper(const char *cmd, const char *pid_file)
 {
-	char *wrapped = timeout_ms > 0 ? with_guest_timeout(cmd, timeout_ms) : NULL;
-	struct ssh_chan_req r = { .cmd = wrapped ? wrapped : cmd };
+	char *sh_argv[] = { (char *)cmd };
+	char *q = ssh_quote_argv(1, sh_argv);
+	char *out = xasprintf("exec setsid sh -c 'echo $$ >%s; trap : INT TERM; sh -c \"$1\"; "
+			      "s=$?; rm -f %s; exit $s' smolvm-exec %s",
+			      pid_file, pid_file, q);
+
+	free(q);
+	return out;
+}
+
+static char *new_pid_file(void)
+{
+	unsigned char rnd[8];
+	char hex[17];
+
+	if (getrandom(rnd, sizeof rnd, 0) != sizeof rnd)
+		return NULL;
+	for (size_t i = 0; i < sizeof rnd; i++)
+		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	return xasprintf("/run/smolvm-exec.%s", hex);
+}
+
+int ssh_exec_stoppable(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
+		       int timeout_ms, int stop_fd)
+{
+	char *timed = timeout_ms > 0 ? with_guest_timeout(cmd, timeout_ms) : NULL;
+	char *pid_file = stop_fd >= 0 ? new_pid_file() : NULL;
+	char *wrapped = pid_file ? with_stop_wrapper(timed ? timed : cmd, pid_file) : NULL;
+	struct ssh_chan_req r = { .cmd = wrapped ? wrapped : timed ? timed : cmd };
 	struct pump *p = xcalloc(1, sizeof *p);
 	int rc;
 
 	*p = (struct pump){ .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd,
-			    .winch_fd = -1, .tty_fd = -1,
+			    .winch_fd = -1, .tty_fd = -1, .stop_fd = stop_fd, .pid_file = pid_file,
 			    .deadline = timeout_ms > 0 ? util_now_ms() + timeout_ms : 0 };
 	rc = run_channel(c, &r, p);
 	free(p);
 	free(wrapped);
+	free(pid_file);
+	free(timed);
 	return rc;
+}
+
+int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
+		     int timeout_ms)
+{
+	return ssh_exec_stoppable(c, cmd, in_fd, out_fd, err_fd, timeout_ms, -1);
 }
 
 int ssh_exec(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd)
@@ -825,7 +932,8 @@ int ssh_interactive(struct ssh_conn *c)
 
 	p = xcalloc(1, sizeof *p);
 	*p = (struct pump){ .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
-			    .err_fd = STDERR_FILENO, .winch_fd = -1, .tty_fd = -1 };
+			    .err_fd = STDERR_FILENO, .winch_fd = -1, .tty_fd = -1,
+			    .stop_fd = -1 };
 	if (tty) {
 		ioctl(STDIN_FILENO, TIOCGWINSZ, &ws);
 		r.term = term && *term ? term : "xterm-256color";

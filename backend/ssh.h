@@ -41,6 +41,14 @@ int ssh_exec(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err
 int ssh_exec_timeout(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
 		     int timeout_ms);
 
+/* ssh_exec_timeout() that the user can interrupt: each time stop_fd becomes
+ * readable (a signal handler writes to it), the command's whole process
+ * group in the guest gets SIGINT, and SIGKILL from the second time on; the
+ * call still returns the command's status (130 after a SIGINT). When
+ * timeout_ms runs out, the whole group gets SIGKILL. */
+int ssh_exec_stoppable(struct ssh_conn *c, const char *cmd, int in_fd, int out_fd, int err_fd,
+		       int timeout_ms, int stop_fd);
+
 /* Quote argv into one shell command line for ssh_exec: every argument in
  * POSIX single quotes (it's -> 'it'\''s'), joined by spaces, so the remote
  * shell runs exactly this argv. */

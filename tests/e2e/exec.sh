@@ -82,6 +82,37 @@ check_match "--timeout says so" "$ERR" "timed out after 2 s"
 sleep 1
 run_exec "$NAME" -- sh -c 'ps | grep -v grep | grep -c "sleep 30"'
 check_eq "--timeout stops the command in the guest" "$OUT" 0
+run_exec --timeout 2 "$NAME" -- sh -c 'sleep 33 | cat'
+check_eq "--timeout on a pipeline exits 124" "$RC" 124
+run_exec "$NAME" -- sh -c 'ps | grep -v grep | grep -c "sleep 33"'
+check_eq "--timeout stops every process of the pipeline" "$OUT" 0
+
+# Ctrl-C (SIGINT, as a terminal sends it) stops the command in the guest
+# too, the whole pipeline; a second one kills what ignores SIGINT.
+BG=$(mktemp)
+"$SMOLVM" exec "$NAME" -- sh -c 'echo started; sleep 31 | cat' >"$BG" 2>&1 &
+PID=$!
+wait_until 30 grep -q started "$BG"
+kill -INT $PID
+wait $PID
+check_eq "Ctrl-C on exec exits 130" "$?" 130
+run_exec "$NAME" -- sh -c 'ps | grep -v grep | grep -c "sleep 31"'
+check_eq "Ctrl-C stops the whole command in the guest" "$OUT" 0
+"$SMOLVM" exec "$NAME" -- sh -c "trap '' INT; echo started; sleep 32" >"$BG" 2>&1 &
+PID=$!
+wait_until 30 grep -q started "$BG"
+# Interrupt until it ends: the first one is ignored, the next one kills.
+for _ in $(seq 20); do
+	kill -INT $PID 2>/dev/null || break
+	wait_until 1 test ! -d /proc/$PID
+done
+wait $PID
+check_eq "a second Ctrl-C kills a command that ignores SIGINT" "$?" 137
+run_exec "$NAME" -- sh -c 'ps | grep -v grep | grep -c "sleep 32"'
+check_eq "nothing is left of it in the guest" "$OUT" 0
+run_exec "$NAME" -- sh -c 'ls /run | grep -c smolvm-exec'
+check_eq "the interrupt bookkeeping leaves no file behind" "$OUT" 1
+rm -f "$BG"
 
 run_exec no-such-sandbox -- true
 check_eq "unknown sandbox exits 255" "$RC" 255
