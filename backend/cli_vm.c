@@ -19,6 +19,7 @@
 #include "fs/image.h"
 #include "net/ingress.h"
 #include "net/policy.h"
+#include "net/proxy.h"
 
 #define EXIT_USAGE 2
 #define TAIL_LINES 15
@@ -60,12 +61,14 @@ static const char ls_usage[] =
 	"\n"
 	"List sandboxes: ID NAME STATE UPTIME MEM CPUS ADDRESS. A sandbox whose QEMU\n"
 	"died shows as crashed. --json prints an array of records, each with its\n"
-	"uptime in seconds as \"uptime_s\".\n";
+	"uptime in seconds as \"uptime_s\" and, when running, \"proxy_running\". A\n"
+	"running sandbox whose egress proxy died is warned about on stderr.\n";
 
 static const char start_usage[] =
 	"usage: smolvm start ID\n"
 	"\n"
 	"Boot a stopped (or crashed) sandbox again and wait until it accepts commands.\n"
+	"On a running sandbox whose egress proxy died, start the proxy again.\n"
 	"Needs root: QEMU runs inside the sandbox's network namespace.\n";
 
 static const char stop_usage[] =
@@ -198,6 +201,8 @@ static cJSON *record_json(const struct sandbox *sb)
 	cJSON *o = store_to_json(sb);
 
 	cJSON_AddNumberToObject(o, "uptime_s", (double)sandbox_uptime_s(sb));
+	if (!strcmp(sb->state, SB_RUNNING))
+		cJSON_AddBoolToObject(o, "proxy_running", proxy_pid(sb) > 0);
 	return o;
 }
 
@@ -379,6 +384,11 @@ int cli_ls(int argc, char **argv)
 			       sb->state, upbuf, mem, sb->cpus, sb->guest_ip);
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(all[i].state, SB_RUNNING) && proxy_pid(&all[i]) == 0)
+			fprintf(stderr, "smolvm: warning: the egress proxy of %s is not running, so "
+				"the sandbox has no network; `smolvm start %s` restarts it\n",
+				all[i].name, all[i].name);
 	free(all);
 	return 0;
 }
@@ -413,6 +423,18 @@ int cli_start(int argc, char **argv)
 		return rc;
 	if ((rc = one_sandbox(argv[0], &res, &sb)) >= 0)
 		return rc;
+	if (store_qemu_alive(&sb) && !strcmp(sb.state, SB_RUNNING) && proxy_pid(&sb) == 0) {
+		/* The guest is fine but cut off: bring its network back. */
+		if (need_root(argv[0], "starts the sandbox's egress proxy") < 0)
+			return 1;
+		if (proxy_start(&sb) < 0) {
+			fprintf(stderr, "smolvm start: %s\n", err_msg());
+			return 1;
+		}
+		fprintf(stderr, "smolvm start: %s was running without its egress proxy; restarted it\n",
+			sb.name);
+		return 0;
+	}
 	if (store_qemu_alive(&sb)) {
 		fprintf(stderr, "smolvm start: sandbox %s is already %s\n", sb.name,
 			strcmp(sb.state, SB_CREATING) ? "running" : "starting");
