@@ -160,6 +160,22 @@ int vault_key_recv(int fd, struct vault_key **out);
 int vault_key_pipe(const struct vault_key *k);
 
 /*
+ * Both ends of that handover, so that a proxy gets its key the same way
+ * whatever seals the vault:
+ * - vault_key_handover(), in the process that starts the proxy: for a
+ *   vault sealed with a passphrase, unlock it (asking on the terminal, or
+ *   $SMOLVM_VAULT_PASSPHRASE), check that the key opens it, and set *fd to
+ *   vault_key_pipe()'s read end, to be left open in the proxy and its
+ *   number given to it as $SMOLVM_VAULT_KEY_FD; otherwise *fd = -1 (the
+ *   proxy reads the key file itself). 0, or -1 with err_set() ("wrong
+ *   passphrase or key file", ...).
+ * - vault_key_for_proxy(), in the proxy: the key from $SMOLVM_VAULT_KEY_FD
+ *   when set (the fd is closed after), else vault_key_get(path, 0).
+ */
+int vault_key_handover(const char *path, int *fd);
+int vault_key_for_proxy(const char *path, struct vault_key **out);
+
+/*
  * Read one line from the terminal with echo off into buf (locked memory of
  * cap bytes; NUL-terminated, newline dropped, *len its length): for
  * passphrases and secret values. Ctrl-C restores the terminal. -1 with

@@ -403,6 +403,49 @@ int vault_key_pipe(const struct vault_key *k)
 	return p[0];
 }
 
+int vault_key_handover(const char *path, int *fd)
+{
+	struct vault_header h;
+	struct vault_key *k;
+	struct vault *v;
+	int have = vault_read_header(path, &h);
+
+	*fd = -1;
+	if (have < 0)
+		return -1;
+	if (!have || h.kdf != VAULT_PASSPHRASE)
+		return 0;
+	if (vault_key_get(path, VAULT_KEY_PROMPT, &k) < 0)
+		return -1;
+	if (vault_open(path, k, &v) < 0) {
+		vault_key_free(k);
+		return -1;
+	}
+	vault_unref(v);
+	*fd = vault_key_pipe(k);
+	vault_key_free(k);
+	return *fd < 0 ? -1 : 0;
+}
+
+int vault_key_for_proxy(const char *path, struct vault_key **out)
+{
+	const char *env = getenv("SMOLVM_VAULT_KEY_FD");
+	char *end;
+	long fd;
+	int rc;
+
+	if (!env)
+		return vault_key_get(path, 0, out);
+	fd = strtol(env, &end, 10);
+	if (*env < '0' || *env > '9' || *end || fd < 3 || fd > 65535) {
+		err_set("SMOLVM_VAULT_KEY_FD=%s is not a file descriptor", env);
+		return -1;
+	}
+	rc = vault_key_recv((int)fd, out);
+	close((int)fd);
+	return rc;
+}
+
 int vault_key_recv(int fd, struct vault_key **out)
 {
 	unsigned char *w = sodium_malloc(WIRE_BYTES);

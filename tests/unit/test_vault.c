@@ -310,6 +310,31 @@ static void test_passphrase(void)
 	EXPECT_INT(vault_key_from_file(true, &k2), 0);
 	EXPECT_INT(vault_open(vpath, k2, &v), -1);
 	EXPECT(err_has("is sealed with a passphrase, not a key file"));
+	/* The handover: checked against the vault, then through the fd. */
+	setenv("SMOLVM_VAULT_PASSPHRASE", "correct horse", 1);
+	{
+		int fd = -1;
+		char num[16];
+
+		EXPECT_INT(vault_key_handover(vpath, &fd), 0);
+		EXPECT(fd >= 3);
+		snprintf(num, sizeof num, "%d", fd);
+		setenv("SMOLVM_VAULT_KEY_FD", num, 1);
+		unsetenv("SMOLVM_VAULT_PASSPHRASE");
+		vault_key_free(k2);
+		k2 = NULL;
+		EXPECT_INT(vault_key_for_proxy(vpath, &k2), 0);
+		EXPECT(k2 && !memcmp(k2->key, k->key, sizeof k->key));
+		EXPECT(fcntl(fd, F_GETFD) < 0);	/* closed after */
+		unsetenv("SMOLVM_VAULT_KEY_FD");
+		setenv("SMOLVM_VAULT_PASSPHRASE", "wrong", 1);
+		EXPECT_INT(vault_key_handover(vpath, &fd), -1);
+		EXPECT(err_has("wrong passphrase or key file"));
+		EXPECT_INT(fd, -1);
+		unsetenv("SMOLVM_VAULT_PASSPHRASE");
+		vault_key_free(k2);
+		EXPECT_INT(vault_key_from_file(false, &k2), 0);
+	}
 	/* Re-sealed with it, it does, and the passphrase no longer does. */
 	EXPECT_INT(vault_reseal(vpath, k2, k), -1);
 	EXPECT_INT(vault_reseal(vpath, k, k2), 0);
@@ -392,6 +417,17 @@ static void test_key_handover(void)
 	got = NULL;
 	EXPECT_INT(vault_key_recv(p[0], &got), -1);
 	close(p[0]);
+	/* A key file vault needs no handover; the proxy reads the file. */
+	EXPECT_INT(vault_key_handover(vpath, &p[0]), 0);
+	EXPECT_INT(p[0], -1);
+	unsetenv("SMOLVM_VAULT_KEY_FD");
+	EXPECT_INT(vault_key_for_proxy(vpath, &got), 0);
+	EXPECT(got && !memcmp(got->key, k->key, sizeof k->key));
+	vault_key_free(got);
+	got = NULL;
+	setenv("SMOLVM_VAULT_KEY_FD", "1x", 1);
+	EXPECT_INT(vault_key_for_proxy(vpath, &got), -1);
+	unsetenv("SMOLVM_VAULT_KEY_FD");
 	/* A writer that goes away early hands over nothing. */
 	EXPECT_INT(pipe(p), 0);
 	EXPECT_INT(write(p[1], "\0abc", 4), 4);
