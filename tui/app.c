@@ -126,6 +126,10 @@ void app_reload(struct app *a)
 	a->dirty = true;
 	if (a->net)
 		sync_net(a);
+	/* The upload pane follows its sandbox's record (a new boot, a new state). */
+	for (size_t i = 0; a->up && i < n; i++)
+		if (!strcmp(list[i].id, a->up->sb.id))
+			a->up->sb = list[i];
 }
 
 void app_switch_view(struct app *a, int view)
@@ -433,7 +437,9 @@ void app_ask_quit(struct app *a)
 
 	for (size_t i = 0; i < a->nshells; i++)
 		open += a->shells[i]->state != SHELL_DONE;
-	if (!open && !a->njobs) {
+	bool uploading = transfers_busy(&a->xfers);
+
+	if (!open && !a->njobs && !uploading) {
 		a->quit = true;
 		return;
 	}
@@ -444,8 +450,11 @@ void app_ask_quit(struct app *a)
 			 "%d open shell%s will end; the sandboxes keep running.", open,
 			 open == 1 ? "" : "s");
 	if (a->njobs)
-		snprintf(a->dconf.text[line], sizeof a->dconf.text[0],
+		snprintf(a->dconf.text[line++], sizeof a->dconf.text[0],
 			 "Creating or deleting goes on in the background.");
+	if (uploading && line < 3)
+		snprintf(a->dconf.text[line], sizeof a->dconf.text[0],
+			 "Uploads still running are stopped, their partial files removed.");
 }
 
 void app_do_confirmed(struct app *a)
@@ -512,6 +521,7 @@ void app_open_net(struct app *a, const struct sandbox *sb)
 {
 	if (!sb)
 		return;
+	app_close_upload(a);
 	netpane_free(a->net);
 	a->net = netpane_open(sb, a->root);
 	a->full = true;
@@ -539,4 +549,28 @@ void app_net_key(struct app *a, bool is_code, wint_t wc)
 	case NETPANE_HANDLED:
 		break;
 	}
+}
+
+void app_open_upload(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (a->net)
+		app_close_net(a);
+	uploadpane_free(a->up);
+	a->up = uploadpane_open(sb);
+	a->full = true;
+}
+
+void app_close_upload(struct app *a)
+{
+	uploadpane_free(a->up);
+	a->up = NULL;
+	a->full = true;
+}
+
+void app_upload_key(struct app *a, bool is_code, wint_t wc)
+{
+	if (!uploadpane_key(a, is_code, wc))
+		app_close_upload(a);
 }

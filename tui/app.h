@@ -15,12 +15,15 @@
 #include "tui/netpane.h"
 #include "tui/shell.h"
 #include "tui/theme.h"
+#include "tui/transfer.h"
+#include "tui/upload.h"
+#include "tui/uploadpane.h"
 #include "tui/warm.h"
 #include "tui/watch.h"
 
 #define MAX_TABS 64
 
-enum overlay { OV_NONE, OV_HELP, OV_NEW, OV_CONFIRM };
+enum overlay { OV_NONE, OV_HELP, OV_NEW, OV_CONFIRM, OV_UPLOAD };
 enum confirm_action { ACT_DELETE, ACT_CLOSE_SHELL, ACT_QUIT };
 
 struct tab_hit {
@@ -43,6 +46,11 @@ struct app {
 	struct job **jobs;
 	size_t njobs;
 	struct netpane *net;		/* a sandbox's network pane in place of the list, or NULL */
+	struct uploadpane *up;		/* the upload pane in place of the list, or NULL */
+	struct transfers xfers;		/* uploads: drag-in and the upload pane share them */
+	struct upload_dialog *updlg;	/* OV_UPLOAD: where dropped files go */
+	struct buf paste;		/* a bracketed paste coming in */
+	bool pasting;
 
 	enum overlay overlay;
 	struct dialog_new dnew;
@@ -109,5 +117,10 @@ void app_next_theme(struct app *a);
 void app_open_net(struct app *a, const struct sandbox *sb);
 void app_close_net(struct app *a);
 void app_net_key(struct app *a, bool is_code, wint_t wc);
+
+/* The upload pane (for uploads into sb) in place of the list. */
+void app_open_upload(struct app *a, const struct sandbox *sb);
+void app_close_upload(struct app *a);
+void app_upload_key(struct app *a, bool is_code, wint_t wc);
 
 #endif

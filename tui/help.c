@@ -25,6 +25,7 @@ static const struct help_line lines_left[] = {
 	{ "n", "new sandbox" },
 	{ "d", "delete (asks first)" },
 	{ "w", "network: rules, requests" },
+	{ "u", "upload files" },
 	{ "Tab 1-9", "next / numbered shell" },
 	{ "t", "next colour theme" },
 	{ "?", "this help" },
@@ -43,6 +44,7 @@ static const struct help_line lines_right[] = {
 	{ "P 1-9  P 0", "shell N / the list" },
 	{ "P c", "another shell here" },
 	{ "P w", "its network pane" },
+	{ "P u", "upload into its sandbox" },
 	{ "P x", "close this shell" },
 	{ "P [  P PgUp", "scroll back" },
 	{ "P t  P ?", "theme / this help" },
@@ -87,6 +89,36 @@ static const struct help_line net_right[] = {
 	{ "error", "upstream failed" },
 	{ "/ text", "in host, path, reason," },
 	{ "", "method or rule" },
+};
+
+static const struct help_line upload_left[] = {
+	{ NULL, "Upload pane" },
+	{ "text", "a path on the host" },
+	{ "Tab", "complete it" },
+	{ "Enter", "choose where it goes" },
+	{ "Up Down", "select a transfer" },
+	{ "Ctrl-X", "cancel the selected one" },
+	{ "Ctrl-L", "forget finished ones" },
+	{ "Esc", "back to the list" },
+	{ NULL, "" },
+	{ NULL, "Destination dialog" },
+	{ "Enter", "upload" },
+	{ "Tab", "field / buttons" },
+	{ "Esc", "cancel" },
+};
+
+static const struct help_line upload_right[] = {
+	{ NULL, "Drag-in" },
+	{ "drop files", "on a shell: upload them" },
+	{ "", "into its current folder" },
+	{ "on the list", "into the selected sandbox" },
+	{ "quoted paths", "'a b' \\ escapes, file://" },
+	{ "other pastes", "typed into the shell" },
+	{ "Paste as text", "type the paths instead" },
+	{ NULL, "" },
+	{ NULL, "Progress" },
+	{ "status line", "the running file, N/M" },
+	{ "this pane", "every file: done or why not" },
 };
 
 /* Copy s, spelling out the prefix key where a word is just "P". */
@@ -160,4 +192,10 @@ void help_draw_net(int y0, int lines, int cols, const char *label, const char *n
 {
 	draw_page(y0, lines, cols, net_left, ARRAY_LEN(net_left), net_right,
 		  ARRAY_LEN(net_right), label, name);
+}
+
+void help_draw_upload(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, upload_left, ARRAY_LEN(upload_left), upload_right,
+		  ARRAY_LEN(upload_right), label, name);
 }

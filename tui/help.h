@@ -7,4 +7,7 @@ void help_draw(int y0, int lines, int cols, const char *label, const char *name)
 /* The network pane's keys. */
 void help_draw_net(int y0, int lines, int cols, const char *label, const char *name);
 
+/* The upload pane's keys, and drag-in. */
+void help_draw_upload(int y0, int lines, int cols, const char *label, const char *name);
+
 #endif

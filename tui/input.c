@@ -2,11 +2,14 @@
 #include "tui/screen.h"
 
 #include <curses.h>
+#include <limits.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "backend/util.h"
 #include "tui/keys.h"
 #include "tui/status.h"
+#include "tui/upload.h"
 
 #define DOUBLE_CLICK_MS 400
 
@@ -75,6 +78,15 @@ static void prefix_command(struct app *a, bool is_code, wint_t wc)
 		}
 		return;
 	}
+	case 'u': {
+		const struct sandbox *sb = current_sandbox(a, sh);
+
+		if (sb) {
+			app_open_upload(a, sb);
+			app_switch_view(a, -1);
+		}
+		return;
+	}
 	case 'x':
 		app_ask_close_shell(a);
 		return;
@@ -130,6 +142,7 @@ static void list_key(struct app *a, bool is_code, wint_t wc)
 	case 'n': app_start_new(a); return;
 	case 'd': app_ask_delete(a); return;
 	case 'w': app_open_net(a, app_selected(a)); return;
+	case 'u': app_open_upload(a, app_selected(a)); return;
 	case 't': app_next_theme(a); return;
 	case '?': a->overlay = OV_HELP; a->dirty = true; return;
 	case 'q': app_ask_quit(a); return;
@@ -218,6 +231,9 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 		if (r == DIALOG_OK)
 			app_do_confirmed(a);
 		return;
+	case OV_UPLOAD:
+		upload_dialog_key(a, is_code, wc);
+		return;
 	case OV_NONE:
 		break;
 	}
@@ -233,6 +249,8 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 		shell_key(a, sh, is_code, wc, alt);
 	else if (a->net)
 		app_net_key(a, is_code, wc);
+	else if (a->up)
+		app_upload_key(a, is_code, wc);
 	else
 		list_key(a, is_code, wc);
 }
@@ -275,7 +293,7 @@ static void on_mouse(struct app *a)
 				app_switch_view(a, a->tabs[i].view);
 		return;
 	}
-	if (!sh && !a->net) {
+	if (!sh && !a->net && !a->up) {
 		int row = list_row_at(ev.y, 1, LINES - 3, a->nsbs, a->top);
 		int64_t now = util_now_ms();
 
@@ -289,6 +307,36 @@ static void on_mouse(struct app *a)
 	}
 }
 
+/* Between the terminal's paste markers everything is text, whatever it
+ * would mean as keys. Returns true if the key was taken. */
+static bool paste_input(struct app *a, int r, wint_t wc)
+{
+	char enc[MB_LEN_MAX];
+	mbstate_t ps = { 0 };
+	size_t n;
+
+	if (r == KEY_CODE_YES && (int)wc == keys_paste_begin) {
+		a->pasting = true;
+		a->paste.len = 0;
+		return true;
+	}
+	if (!a->pasting)
+		return false;
+	if (r == KEY_CODE_YES && (int)wc == keys_paste_end) {
+		a->pasting = false;
+		upload_paste(a, a->paste.data ? a->paste.data : "", a->paste.len);
+		buf_free(&a->paste);
+		return true;
+	}
+	/* A key code inside a paste is some escape sequence: not text. */
+	if (r != OK)
+		return true;
+	n = wcrtomb(enc, (wchar_t)wc, &ps);
+	if (n != (size_t)-1)
+		buf_append(&a->paste, enc, n);
+	return true;
+}
+
 void input_read_keys(struct app *a)
 {
 	for (;;) {
@@ -298,6 +346,8 @@ void input_read_keys(struct app *a)
 
 		if (r == ERR)
 			return;
+		if (paste_input(a, r, wc))
+			continue;
 		/* ESC with another key right behind it is how Alt arrives; but
 		 * Esc then the prefix are two keys (Alt-prefix means nothing). */
 		if (r == OK && wc == 0x1b && (r2 = get_wch(&wc2)) != ERR) {

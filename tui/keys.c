@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <term.h>
+#include <unistd.h>
 
 #include "backend/util.h"
 
@@ -42,8 +43,48 @@ bool keys_from_name(const char *name, VTermKey *key, VTermModifier *mod)
 	return false;
 }
 
+int keys_paste_begin = -1, keys_paste_end = -1;
+
+/* A key code curses has no string for, above the ones it names. */
+static int free_code(int from)
+{
+	for (int c = from; c < KEY_MAX + 4096; c++) {
+		char *bound = keybound(c, 0);
+
+		if (!bound && !has_key(c))
+			return c;
+		free(bound);
+	}
+	return -1;
+}
+
+static void define_paste_keys(void)
+{
+	/* The markers may already be known under another code (terminfo's
+	 * PS/PE): take them over. */
+	define_key("\033[200~", 0);
+	define_key("\033[201~", 0);
+	keys_paste_begin = free_code(KEY_MAX + 1);
+	if (keys_paste_begin > 0)
+		define_key("\033[200~", keys_paste_begin);
+	keys_paste_end = free_code(keys_paste_begin + 1);
+	if (keys_paste_end > 0)
+		define_key("\033[201~", keys_paste_end);
+}
+
+void keys_bracketed_paste(bool on)
+{
+	const char *seq = on ? "\033[?2004h" : "\033[?2004l";
+
+	fflush(stdout);
+	if (write(STDOUT_FILENO, seq, strlen(seq)) < 0) {
+		/* no terminal left to tell */
+	}
+}
+
 void keys_init(void)
 {
+	define_paste_keys();
 	n_ext_codes = 0;
 	for (size_t i = 0; i < ARRAY_LEN(ext_names); i++) {
 		for (char d = '2'; d <= '8'; d++) {

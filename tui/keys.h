@@ -24,6 +24,13 @@ struct keys_vt {
  */
 void keys_init(void);
 
+/* The codes keys_init gives the terminal's bracketed-paste markers
+ * ESC[200~ and ESC[201~ (codes no key of the terminal uses). */
+extern int keys_paste_begin, keys_paste_end;
+
+/* Ask the terminal to mark pastes (on), or to stop (off). */
+void keys_bracketed_paste(bool on);
+
 /*
  * Translate one get_wch() result: is_code is true for KEY_CODE_YES. alt is
  * true when an ESC came immediately before (how terminals send Alt).

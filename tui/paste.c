@@ -62,10 +62,35 @@ static bool local_host(const char *host, size_t len)
 	return strlen(name) == len && !strncasecmp(host, name, len);
 }
 
+char *paste_percent_decode(const char *s, size_t len)
+{
+	struct word w = { .s = xmalloc(len + 2), .cap = len + 2 };
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int hi = i + 2 < len ? hex(s[i + 1]) : -1, lo = hi >= 0 ? hex(s[i + 2]) : -1;
+
+			if (lo < 0 || (hi == 0 && lo == 0)) {
+				free(w.s);
+				return NULL;
+			}
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (!c) {
+			free(w.s);
+			return NULL;
+		}
+		word_add(&w, c);
+	}
+	w.s[w.len] = '\0';
+	return w.s;
+}
+
 char *paste_uri_path(const char *uri, size_t len)
 {
-	const char *p, *end = uri + len;
-	struct word w = { 0 };
+	const char *p, *end = uri + len, *q;
 
 	if (len < 6 || strncasecmp(uri, "file:", 5))
 		return NULL;
@@ -79,24 +104,10 @@ char *paste_uri_path(const char *uri, size_t len)
 	}
 	if (p >= end || *p != '/')
 		return NULL;
-	for (; p < end; p++) {
-		char c = *p;
-
-		if (c == '?' || c == '#')
-			break;	/* a query or fragment is not part of the path */
-		if (c == '%') {
-			int hi = p + 2 < end ? hex(p[1]) : -1, lo = hi >= 0 ? hex(p[2]) : -1;
-
-			if (lo < 0 || (hi == 0 && lo == 0)) {
-				free(w.s);
-				return NULL;
-			}
-			c = (char)(hi << 4 | lo);
-			p += 2;
-		}
-		word_add(&w, c);
-	}
-	return w.s;
+	/* A query or a fragment is not part of the path. */
+	for (q = p; q < end && *q != '?' && *q != '#'; q++)
+		;
+	return paste_percent_decode(p, (size_t)(q - p));
 }
 
 static bool blank(char c)

@@ -38,6 +38,9 @@ bool paste_files(const char *text, size_t len, struct paste_paths *out);
  * file:/a), newly allocated; NULL if uri is not one. */
 char *paste_uri_path(const char *uri, size_t len);
 
+/* %XX escapes decoded, newly allocated; NULL for a bad escape or a NUL. */
+char *paste_percent_decode(const char *s, size_t len);
+
 void paste_paths_free(struct paste_paths *p);
 
 #endif

@@ -42,7 +42,9 @@ static void draw_header(struct app *a)
 	a->ntabs = 0;
 	if (a->net)
 		snprintf(label, sizeof label, "network %.40s", a->net->sb.name);
-	x = add_tab(a, x, -1, a->net ? label : "sandboxes", a->view < 0);
+	else if (a->up)
+		snprintf(label, sizeof label, "upload %.40s", a->up->sb.name);
+	x = add_tab(a, x, -1, a->net || a->up ? label : "sandboxes", a->view < 0);
 	for (size_t i = 0; i < a->nshells; i++) {
 		const struct shell *sh = a->shells[i];
 
@@ -86,8 +88,8 @@ static void draw_keys(struct app *a)
 {
 	static const struct key_hint list[] = {
 		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
-		{ "w", "network" }, { "Tab", "shells" }, { "t", "theme" }, { "?", "help" },
-		{ "q", "quit" },
+		{ "w", "network" }, { "u", "upload" }, { "Tab", "shells" }, { "t", "theme" },
+		{ "?", "help" }, { "q", "quit" },
 	};
 	static const struct key_hint shell[] = {
 		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
@@ -95,8 +97,15 @@ static void draw_keys(struct app *a)
 	};
 	static const struct key_hint armed[] = {
 		{ "l", "list" }, { "n", "next" }, { "p", "prev" }, { "1-9", "shell" },
-		{ "c", "new shell" }, { "w", "network" }, { "x", "close" }, { "[", "scroll" },
-		{ "t", "theme" }, { "?", "help" },
+		{ "c", "new shell" }, { "w", "network" }, { "u", "upload" }, { "x", "close" },
+		{ "[", "scroll" }, { "t", "theme" }, { "?", "help" },
+	};
+	static const struct key_hint dup[] = {
+		{ "Enter", "upload" }, { "Tab", "buttons" }, { "Esc", "cancel" },
+	};
+	static const struct key_hint upane[] = {
+		{ "Tab", "complete" }, { "Enter", "upload" }, { "Up/Down", "select" },
+		{ "^X", "cancel it" }, { "^L", "clear finished" }, { "Esc", "back" },
 	};
 	static const struct key_hint dnew[] = {
 		{ "Tab", "next field" }, { "Enter", "create" }, { "Esc", "cancel" },
@@ -124,6 +133,7 @@ static void draw_keys(struct app *a)
 	case OV_HELP: draw_footer(help, ARRAY_LEN(help), NULL); return;
 	case OV_NEW: draw_footer(dnew, ARRAY_LEN(dnew), NULL); return;
 	case OV_CONFIRM: draw_footer(dconf, ARRAY_LEN(dconf), NULL); return;
+	case OV_UPLOAD: draw_footer(dup, ARRAY_LEN(dup), NULL); return;
 	case OV_NONE: break;
 	}
 	if (a->prefix_armed) {
@@ -141,6 +151,8 @@ static void draw_keys(struct app *a)
 		case NETPANE_FORM: draw_footer(net_form, ARRAY_LEN(net_form), NULL); break;
 		case NETPANE_CONFIRM: draw_footer(dconf, ARRAY_LEN(dconf), NULL); break;
 		}
+	} else if (a->up) {
+		draw_footer(upane, ARRAY_LEN(upane), NULL);
 	} else {
 		struct key_hint h[ARRAY_LEN(list)];
 		size_t n = 0;
@@ -187,6 +199,16 @@ static void place_cursor(struct app *a)
 		move(y, x);
 		return;
 	}
+	if (a->overlay == OV_UPLOAD && upload_dialog_cursor(a->updlg, LINES, COLS, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
+	if (a->overlay == OV_NONE && !sh && a->up && !a->net && uploadpane_cursor(a->up, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
 	if (a->overlay == OV_NONE && !sh && a->net && netpane_cursor(a->net, LINES, COLS, &y, &x)) {
 		curs_set(1);
 		move(y, x);
@@ -210,7 +232,7 @@ void screen_draw(struct app *a)
 {
 	struct shell *sh = app_shell(a);
 	bool pane_drawn = false;
-	char jobs[256], hint[160];
+	char jobs[384], hint[160], up[96];
 
 	if (a->full) {
 		erase();
@@ -255,8 +277,12 @@ void screen_draw(struct app *a)
 		help_draw_net(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (a->overlay == OV_HELP) {
 		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP && a->up && !sh) {
+		help_draw_upload(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (!sh && a->net) {
 		netpane_draw(a->net, 1, LINES - 3, COLS);
+	} else if (!sh && a->up) {
+		uploadpane_draw(a, 1, LINES - 3, COLS);
 	} else if (!sh) {
 		if (a->root)
 			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");
@@ -266,12 +292,20 @@ void screen_draw(struct app *a)
 		list_draw(1, LINES - 3, COLS, a->rows, a->nsbs, a->sel, &a->top, hint);
 	}
 	app_jobs_summary(a, jobs, sizeof jobs);
+	transfers_summary(&a->xfers, up, sizeof up);
+	if (*up) {
+		size_t o = strlen(jobs);
+
+		snprintf(jobs + o, sizeof jobs - o, "%s%s", o ? "  " : "", up);
+	}
 	status_draw(LINES - 2, COLS, jobs);
 	draw_keys(a);
 	if (a->overlay == OV_NEW)
 		dialog_new_draw(&a->dnew, LINES, COLS);
 	else if (a->overlay == OV_CONFIRM)
 		dialog_confirm_draw(&a->dconf, LINES, COLS);
+	else if (a->overlay == OV_UPLOAD)
+		upload_dialog_draw(a->updlg, LINES, COLS);
 	else if (a->overlay == OV_NONE && !sh && a->net)
 		netpane_draw_dialog(a->net, LINES, COLS);
 	place_cursor(a);

@@ -6,6 +6,7 @@
 
 #include "backend/util.h"
 #include "tui/colour.h"
+#include "tui/paste.h"
 
 static bool use_colour = true;
 
@@ -103,6 +104,32 @@ static const VTermScreenCallbacks callbacks = {
 	.sb_popline = cb_sb_popline,
 };
 
+/* OSC 7 "file://HOST/PATH": where the guest's shell is. The host is the
+ * guest's own name, whatever it is. */
+static int cb_osc(const char *cmd, size_t len, void *user)
+{
+	struct termpane *p = user;
+	const char *path, *end = cmd + len;
+	char *dec;
+
+	if (len < 9 || strncmp(cmd, "7;file://", 9))
+		return 0;
+	path = memchr(cmd + 9, '/', len - 9);
+	if (!path)
+		return 1;
+	dec = paste_percent_decode(path, (size_t)(end - path));
+	if (dec && strlen(dec) < sizeof p->cwd) {
+		snprintf(p->cwd, sizeof p->cwd, "%s", dec);
+		p->cwd_seq++;
+	}
+	free(dec);
+	return 1;
+}
+
+static const VTermParserCallbacks fallbacks = {
+	.osc = cb_osc,
+};
+
 static void cb_output(const char *s, size_t len, void *user)
 {
 	buf_append(&((struct termpane *)user)->out, s, len);
@@ -121,6 +148,7 @@ struct termpane *termpane_new(int rows, int cols)
 	vterm_output_set_callback(p->vt, cb_output, p);
 	p->vs = vterm_obtain_screen(p->vt);
 	vterm_screen_set_callbacks(p->vs, &callbacks, p);
+	vterm_screen_set_unrecognised_fallbacks(p->vs, &fallbacks, p);
 	vterm_screen_set_damage_merge(p->vs, VTERM_DAMAGE_SCROLL);
 	vterm_screen_enable_altscreen(p->vs, 1);
 	vterm_screen_reset(p->vs, 1);
@@ -154,6 +182,13 @@ void termpane_key(struct termpane *p, const struct keys_vt *k)
 void termpane_text(struct termpane *p, const char *s)
 {
 	buf_append(&p->out, s, strlen(s));
+}
+
+void termpane_paste(struct termpane *p, const char *s, size_t len)
+{
+	vterm_keyboard_start_paste(p->vt);
+	buf_append(&p->out, s, len);
+	vterm_keyboard_end_paste(p->vt);
 }
 
 void termpane_resize(struct termpane *p, int rows, int cols)

@@ -27,6 +27,8 @@ struct termpane {
 	bool bell;		/* the guest rang it; cleared by whoever rings ours */
 	char title[128];	/* set by the guest (OSC 0/2) */
 	bool retitled;		/* title changed since last drawn */
+	char cwd[256];		/* the guest shell's folder, from OSC 7; "" if never said */
+	unsigned cwd_seq;	/* counts OSC 7s, so a change can be noticed */
 };
 
 struct termpane *termpane_new(int rows, int cols);
@@ -40,6 +42,10 @@ void termpane_key(struct termpane *p, const struct keys_vt *k);
 
 /* Text pasted or typed as a whole (sent as-is, UTF-8). */
 void termpane_text(struct termpane *p, const char *s);
+
+/* Pasted text: inside ESC[200~ ... ESC[201~ if the guest turned on
+ * bracketed paste mode (libvterm tracks it), else as it is. */
+void termpane_paste(struct termpane *p, const char *s, size_t len);
 
 void termpane_resize(struct termpane *p, int rows, int cols);
 

@@ -39,6 +39,12 @@ static const struct {
 	[TH_LOG_ALLOWED] = { "log_allowed", 0 },
 	[TH_LOG_DENIED] = { "log_denied", THA_BOLD },
 	[TH_LOG_ERROR] = { "log_error", THA_UNDERLINE },
+	[TH_XFER_RUNNING] = { "xfer_running", THA_BOLD },
+	[TH_XFER_DONE] = { "xfer_done", 0 },
+	[TH_XFER_FAILED] = { "xfer_failed", THA_BOLD | THA_UNDERLINE },
+	[TH_DIFF_ADDED] = { "diff_added", THA_BOLD },
+	[TH_DIFF_CHANGED] = { "diff_changed", 0 },
+	[TH_DIFF_DELETED] = { "diff_deleted", THA_DIM },
 };
 
 static const struct {

@@ -25,6 +25,7 @@
 #include "tui/screen.h"
 #include "tui/status.h"
 #include "tui/termpane.h"
+#include "tui/upload.h"
 
 #define TICK_MS 1000
 
@@ -104,8 +105,10 @@ static int setup_signals(struct app *a)
  * the terminal back. */
 static void restore_terminal(void)
 {
-	if (!isendwin())
+	if (!isendwin()) {
+		keys_bracketed_paste(false);
 		endwin();
+	}
 }
 
 static void setup_screen(struct app *a)
@@ -128,6 +131,8 @@ static void setup_screen(struct app *a)
 	mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
 	mouseinterval(0);
 	keys_init();
+	/* Files dragged onto the terminal arrive as a marked paste (upload.h). */
+	keys_bracketed_paste(true);
 	theme_apply(&a->theme, a->colour);
 }
 
@@ -149,7 +154,7 @@ static void on_sig_pipe(struct app *a)
 }
 
 /* The poll set: the fixed descriptors, then ready sessions, then jobs. */
-enum { FD_STDIN, FD_SIGNALS, FD_WATCH, FD_WORKERS, FD_FIXED };
+enum { FD_STDIN, FD_SIGNALS, FD_WATCH, FD_WORKERS, FD_TRANSFERS, FD_FIXED };
 
 static nfds_t poll_set(struct app *a, struct pollfd **fds, struct job ***jobs, size_t *cap)
 {
@@ -166,6 +171,7 @@ static nfds_t poll_set(struct app *a, struct pollfd **fds, struct job ***jobs, s
 	(*fds)[FD_SIGNALS] = (struct pollfd){ .fd = a->sig_pipe[0], .events = POLLIN };
 	(*fds)[FD_WATCH] = (struct pollfd){ .fd = a->watch.fd, .events = POLLIN };
 	(*fds)[FD_WORKERS] = (struct pollfd){ .fd = a->warm.pipe[0], .events = POLLIN };
+	(*fds)[FD_TRANSFERS] = (struct pollfd){ .fd = a->xfers.pipe[0], .events = POLLIN };
 	/* Readable sessions are served by pump_shells and warm_tick. */
 	for (size_t i = 0; i < a->warm.n; i++) {
 		struct pollfd p = warm_pollfd(a->warm.s[i]);
@@ -208,6 +214,7 @@ static void loop(struct app *a)
 		if (warm_tick(&a->warm, &timeout))
 			a->dirty = true;
 		app_pump_shells(a);
+		upload_tick(a);
 		screen_draw(a);
 		if ((st = status_timeout(now)) >= 0 && st < timeout)
 			timeout = st;
@@ -230,6 +237,10 @@ static void loop(struct app *a)
 			app_build_rows(a);
 			a->dirty = true;
 		}
+		if (fds[FD_TRANSFERS].revents) {
+			transfers_drain(&a->xfers);
+			a->dirty = true;
+		}
 		for (nfds_t i = FD_FIXED; i < n; i++)
 			if (jobs[i] && fds[i].revents)
 				job_read(jobs[i]);
@@ -240,6 +251,10 @@ static void loop(struct app *a)
 
 static void cleanup(struct app *a)
 {
+	transfers_free(&a->xfers);
+	upload_dialog_free(a->updlg);
+	uploadpane_free(a->up);
+	buf_free(&a->paste);
 	for (size_t i = 0; i < a->nshells; i++)
 		shell_free(a->shells[i]);
 	free(a->shells);
@@ -295,7 +310,8 @@ int tui_main(int argc, char **argv)
 		free(a);
 		return 2;
 	}
-	if (setup_signals(a) < 0 || warm_init(&a->warm, a->root) < 0) {
+	if (setup_signals(a) < 0 || warm_init(&a->warm, a->root) < 0 ||
+	    transfers_init(&a->xfers) < 0) {
 		fprintf(stderr, "smolvm: %s\n", err_msg());
 		free(a);
 		return 1;
@@ -309,6 +325,7 @@ int tui_main(int argc, char **argv)
 	app_reload(a);
 	a->full = true;
 	loop(a);
+	keys_bracketed_paste(false);
 	endwin();
 	cleanup(a);
 	free(a);

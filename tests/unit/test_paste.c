@@ -6,6 +6,7 @@
 
 #include "backend/util.h"
 #include "tui/paste.h"
+#include "tui/termpane.h"
 #include "tests/unit/unit.h"
 
 static char dir[64];
@@ -177,6 +178,46 @@ static void not_paths(void)
 	paste_paths_free(&p);
 }
 
+static void feed(struct termpane *p, const char *s)
+{
+	termpane_feed(p, s, strlen(s));
+}
+
+/* Where the guest's shell is, as it says in OSC 7 (or as the workbench
+ * makes the guest say it), for the upload's default folder. */
+static void shell_folder(void)
+{
+	struct termpane *p = termpane_new(5, 40);
+
+	EXPECT_STR(p->cwd, "");
+	feed(p, "\033]7;file://guest/tmp/drop%20zone\007");
+	EXPECT_STR(p->cwd, "/tmp/drop zone");
+	EXPECT_INT(p->cwd_seq, 1);
+	feed(p, "\033]7;file://other-name/a%25b\033\\");
+	EXPECT_STR(p->cwd, "/a%b");
+	EXPECT_INT(p->cwd_seq, 2);
+	/* Not OSC 7, or a bad one: nothing changes. */
+	feed(p, "\033]8;;file:///x\007\033]7;file:///bad%zz\007\033]7;nonsense\007");
+	EXPECT_STR(p->cwd, "/a%b");
+	EXPECT_INT(p->cwd_seq, 2);
+	termpane_free(p);
+}
+
+static void typed_paste(void)
+{
+	struct termpane *p = termpane_new(5, 40);
+
+	termpane_paste(p, "ls /x", 5);
+	EXPECT_INT(p->out.len, 5);
+	EXPECT(p->out.len == 5 && !memcmp(p->out.data, "ls /x", 5));
+	buf_consume(&p->out, p->out.len);
+	/* The guest turns bracketed paste on: the paste comes marked. */
+	feed(p, "\033[?2004h");
+	termpane_paste(p, "hi", 2);
+	EXPECT(p->out.len == 14 && !memcmp(p->out.data, "\033[200~hi\033[201~", 14));
+	termpane_free(p);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/smolvm-test-paste.XXXXXX");
@@ -189,6 +230,8 @@ int main(void)
 	RUN(uris);
 	RUN(mixed);
 	RUN(not_paths);
+	RUN(shell_folder);
+	RUN(typed_paste);
 	util_rm_rf(dir);
 	UNIT_EXIT();
 }
