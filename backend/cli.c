@@ -2,9 +2,11 @@
 #include "backend/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/args.h"
 #include "backend/store.h"
 #include "backend/util.h"
 
@@ -12,6 +14,28 @@ int cli_usage(const char *text)
 {
 	fputs(text, stdout);
 	return 0;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs, int nspecs,
+	      const char *usage, int npos, const char *what, struct args_result *res)
+{
+	if (args_parse(cmd, argc, argv, specs, nspecs, res) < 0) {
+		fprintf(stderr, "%s\n", err_msg());
+		return CLI_EXIT_USAGE;
+	}
+	if (res->help) {
+		free(res->pos);
+		return cli_usage(usage);
+	}
+	if (npos >= 0 && res->npos != npos) {
+		/* "policy set" -> see smolvm policy --help */
+		int group = (int)strcspn(cmd, " ");
+
+		free(res->pos);
+		fprintf(stderr, "smolvm %s: %s (see smolvm %.*s --help)\n", cmd, what, group, cmd);
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
 }
 
 int cli_need_root(const char *cmd)

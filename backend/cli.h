@@ -56,6 +56,22 @@ int tui_main(int argc, char **argv);
 /* Print a command's usage text and return 0, for --help. */
 int cli_usage(const char *text);
 
+struct arg_spec;
+struct args_result;
+
+/* The exit status of a command given wrong arguments. */
+#define CLI_EXIT_USAGE 2
+
+/*
+ * Parse `smolvm cmd`'s options into res (args_parse). Returns -1 to go on,
+ * or the exit status to return at once (res->pos freed): CLI_EXIT_USAGE
+ * after printing the error, 0 after printing usage for --help. With npos
+ * >= 0 there must be exactly that many positionals, else "what" says what
+ * is missing, pointing to the help of cmd's first word.
+ */
+int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs, int nspecs,
+	      const char *usage, int npos, const char *what, struct args_result *res);
+
 struct sandbox;
 
 /* Commands that connect to a guest enter its network namespace: unless we

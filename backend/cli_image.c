@@ -30,18 +30,10 @@ static int parse_options(const char *sub, int argc, char **argv, const struct ar
 {
 	char *cmd = xasprintf("image %s", sub);
 	struct args_result res;
-	int rc = -1;
+	int rc = cli_parse(cmd, argc, argv, specs, nspecs, usage, 0, "unexpected argument", &res);
 
-	if (args_parse(cmd, argc, argv, specs, nspecs, &res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		rc = 2;
-	} else if (res.help) {
-		rc = cli_usage(usage);
-	} else if (res.npos) {
-		fprintf(stderr, "smolvm %s: unexpected argument (see smolvm image --help)\n", cmd);
-		rc = 2;
-	}
-	free(res.pos);
+	if (rc < 0)
+		free(res.pos);
 	free(cmd);
 	return rc;
 }

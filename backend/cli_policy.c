@@ -56,20 +56,7 @@ static int parse(const char *cmd, int argc, char **argv, const struct arg_spec *
 	char name[32];
 
 	snprintf(name, sizeof name, "policy %s", cmd);
-	if (args_parse(name, argc, argv, specs, nspecs, res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		return EXIT_USAGE;
-	}
-	if (res->help) {
-		free(res->pos);
-		return cli_usage(usage);
-	}
-	if (res->npos != npos) {
-		free(res->pos);
-		fprintf(stderr, "smolvm policy %s: %s (see smolvm policy --help)\n", cmd, what);
-		return EXIT_USAGE;
-	}
-	return -1;
+	return cli_parse(name, argc, argv, specs, nspecs, usage, npos, what, res);
 }
 
 static int resolve(const char *cmd, const char *key, struct sandbox *sb)

@@ -132,20 +132,6 @@ static int usage_error(const char *cmd, const char *msg)
 }
 
 /* Parse options; on error or --help returns the exit status to use, else -1. */
-static int parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs,
-		 int nspecs, const char *usage, struct args_result *res)
-{
-	if (args_parse(cmd, argc, argv, specs, nspecs, res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		return EXIT_USAGE;
-	}
-	if (res->help) {
-		free(res->pos);
-		return cli_usage(usage);
-	}
-	return -1;
-}
-
 static bool progress_shown(void)
 {
 	return isatty(STDERR_FILENO);
@@ -287,7 +273,7 @@ int cli_create(int argc, char **argv)
 	struct sandbox_opts o;
 	struct policy *policy;
 
-	rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, &res);
+	rc = cli_parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), create_usage, -1, NULL, &res);
 	if (rc < 0 && from) {
 		/* A clone is the snapshot's machine: only its name is new. */
 		if (res.npos || mem != 256 || cpus != 1 || strcmp(image, IMAGE_DEFAULT_KIND) ||
@@ -346,7 +332,7 @@ int cli_ls(int argc, char **argv)
 	size_t n;
 	int rc, namew = 4;
 
-	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), ls_usage, &res)) >= 0)
+	if ((rc = cli_parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), ls_usage, -1, NULL, &res)) >= 0)
 		return rc;
 	rc = res.npos;
 	free(res.pos);
@@ -419,7 +405,7 @@ int cli_start(int argc, char **argv)
 	struct sandbox sb;
 	int rc;
 
-	if ((rc = parse(argv[0], argc, argv, NULL, 0, start_usage, &res)) >= 0)
+	if ((rc = cli_parse(argv[0], argc, argv, NULL, 0, start_usage, -1, NULL, &res)) >= 0)
 		return rc;
 	if ((rc = one_sandbox(argv[0], &res, &sb)) >= 0)
 		return rc;
@@ -453,7 +439,7 @@ int cli_stop(int argc, char **argv)
 	struct args_result res;
 	int rc, status = 0;
 
-	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), stop_usage, &res)) >= 0)
+	if ((rc = cli_parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), stop_usage, -1, NULL, &res)) >= 0)
 		return rc;
 	if (res.npos == 0) {
 		free(res.pos);
@@ -537,7 +523,7 @@ int cli_rm(int argc, char **argv)
 	struct args_result res;
 	int rc, status = 0;
 
-	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), rm_usage, &res)) >= 0)
+	if ((rc = cli_parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), rm_usage, -1, NULL, &res)) >= 0)
 		return rc;
 	if (res.npos == 0) {
 		free(res.pos);
@@ -602,7 +588,7 @@ int cli_logs(int argc, char **argv)
 	char *path;
 	int rc, fd, pidfd;
 
-	if ((rc = parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), logs_usage, &res)) >= 0)
+	if ((rc = cli_parse(argv[0], argc, argv, specs, ARRAY_LEN(specs), logs_usage, -1, NULL, &res)) >= 0)
 		return rc;
 	if ((rc = one_sandbox(argv[0], &res, &sb)) >= 0)
 		return rc;
