@@ -94,7 +94,8 @@ static int unlock(const char *path, unsigned how, struct vault_key **k, struct v
 static int read_value(const char *name, char **out, size_t *len)
 {
 	size_t cap = VAULT_VALUE_MAX + 3, n = 0;
-	char *buf = sodium_malloc(cap), prompt[VAULT_NAME_MAX + 32];
+	char *buf = sodium_malloc(cap), *again, prompt[VAULT_NAME_MAX + 32];
+	size_t alen;
 
 	if (!buf)
 		die("out of locked memory");
@@ -117,8 +118,18 @@ static int read_value(const char *name, char **out, size_t *len)
 			n--;
 	} else {
 		snprintf(prompt, sizeof prompt, "Value for %s: ", name);
-		if (vault_key_ask(prompt, true, buf, cap, &n) < 0)
+		if (vault_key_ask(prompt, buf, cap, &n) < 0)
 			goto fail;
+		again = sodium_malloc(cap);
+		if (!again)
+			die("out of locked memory");
+		if (vault_key_ask("Again: ", again, cap, &alen) < 0 ||
+		    ((alen != n || sodium_memcmp(again, buf, n)) &&
+		     (err_set("the two values differ"), 1))) {
+			sodium_free(again);
+			goto fail;
+		}
+		sodium_free(again);
 	}
 	buf[n] = '\0';
 	if (vault_check_value(buf, n) < 0)

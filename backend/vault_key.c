@@ -53,7 +53,7 @@ static void tty_restore(int sig)
 	raise(sig);
 }
 
-static int ask_once(const char *prompt, char *buf, size_t cap, size_t *len)
+int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa = { .sa_handler = tty_restore }, old[ARRAY_LEN(sigs)];
@@ -125,30 +125,6 @@ out:
 	return rc;
 }
 
-int vault_key_ask(const char *prompt, bool twice, char *buf, size_t cap, size_t *len)
-{
-	char *again;
-	size_t alen;
-	int rc;
-
-	if (ask_once(prompt, buf, cap, len) < 0)
-		return -1;
-	if (!twice)
-		return 0;
-	again = sodium_malloc(cap);
-	if (!again)
-		die("out of locked memory");
-	rc = ask_once("Again: ", again, cap, &alen);
-	if (rc == 0 && (alen != *len || sodium_memcmp(again, buf, alen))) {
-		err_set("the second entry differs from the first");
-		rc = -1;
-	}
-	sodium_free(again);
-	if (rc < 0)
-		sodium_memzero(buf, cap);
-	return rc;
-}
-
 /* ---- passphrases ---- */
 
 /* The passphrase into pass (PASS_MAX locked bytes): the environment, else
@@ -157,6 +133,9 @@ static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
 {
 	const char *env = confirm && getenv("SMOLVM_VAULT_NEW_PASSPHRASE") ?
 		getenv("SMOLVM_VAULT_NEW_PASSPHRASE") : getenv("SMOLVM_VAULT_PASSPHRASE");
+	char *again;
+	size_t alen;
+	int rc;
 
 	if (env) {
 		*len = strlen(env);
@@ -170,16 +149,27 @@ static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
 			"it on: set SMOLVM_VAULT_PASSPHRASE");
 		return -1;
 	} else if (vault_key_ask(confirm ? "New vault passphrase: " : "Vault passphrase: ",
-				 confirm, pass, PASS_MAX, len) < 0) {
-		err_set("cannot read the vault passphrase: %s (or set SMOLVM_VAULT_PASSPHRASE)",
-			err_msg());
+				 pass, PASS_MAX, len) < 0) {
+		err_set("cannot ask for the vault passphrase: %s (or set "
+			"SMOLVM_VAULT_PASSPHRASE)", err_msg());
 		return -1;
 	}
 	if (!*len) {
 		err_set("the vault passphrase is empty");
 		return -1;
 	}
-	return 0;
+	if (!confirm || env)
+		return 0;
+	again = sodium_malloc(PASS_MAX);
+	if (!again)
+		die("out of locked memory");
+	rc = vault_key_ask("Again: ", again, PASS_MAX, &alen);
+	if (rc == 0 && (alen != *len || sodium_memcmp(again, pass, alen))) {
+		err_set("the two passphrases differ");
+		rc = -1;
+	}
+	sodium_free(again);
+	return rc;
 }
 
 static int derive(struct vault_key *k, bool prompt, bool confirm)
