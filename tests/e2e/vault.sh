@@ -111,13 +111,33 @@ if tm_wait 10 "Value for TTY_TWO:"; then
 	tm_keys "one" Enter
 	tm_wait 5 "Again:"
 	tm_keys "two" Enter
-	tm_wait 10 "differ"
-	check_match "two different values typed are refused" "$(tm_screen)" "the two values differ"
+	tm_wait 10 "differs"
+	check_match "two different values typed are refused" "$(tm_screen)" "the second entry differs from the first"
 else
 	fail "on a terminal it asks for the value (twice)"
 fi
 tm_stop
 check "the refused one was not added" bash -c "! '$SMOLVM' vault ls | grep -q TTY_TWO"
+
+P=$SMOLVM_HOME/tty-home
+tm_start 100 12 "env SMOLVM_HOME='$P' sh -c \"'$SMOLVM' vault init --passphrase; '$SMOLVM' vault ls\""
+if tm_wait 10 "New vault passphrase:"; then
+	tm_keys "typed pass phrase" Enter
+	tm_wait 5 "Again:"
+	tm_keys "typed pass phrase" Enter
+	tm_wait 30 "Vault passphrase:"
+	check_match "init --passphrase asks twice on the terminal" "$(tm_screen)" "made an empty vault sealed with a passphrase"
+	tm_keys "not the phrase" Enter
+	tm_wait 30 "wrong passphrase"
+	check_match "a wrong passphrase typed is refused" "$(tm_screen)" "vault ls: wrong passphrase or key file"
+	check "neither passphrase was echoed" bash -c "! tmux -L '$TMUX_SOCK' capture-pane -p -t t | grep -q 'typed pass\|not the phrase'"
+else
+	fail "init --passphrase asks on the terminal"
+	tm_screen | sed 's/^/#   /'
+fi
+tm_stop
+run env SMOLVM_HOME="$P" SMOLVM_VAULT_PASSPHRASE="typed pass phrase" "$SMOLVM" vault ls
+check_match "the typed passphrase is the one that opens it" "$RC $OUT" "^0 the vault is empty"
 
 # --- a corrupt file -------------------------------------------------------------
 cp "$V" "$SMOLVM_HOME/good"
@@ -221,6 +241,7 @@ check "and no key file is made for it" test ! -e "$N/keys/vault.key"
 # --- a full disk ----------------------------------------------------------------------
 OUTER=$SMOLVM_HOME
 D=$(mktemp -d)
+trap 'umount "$D" 2>/dev/null; rmdir "$D" 2>/dev/null; t_cleanup_home' EXIT
 if mount -t tmpfs -o size=256k,mode=0700 smolvm-vault-test "$D"; then
 	(
 		export SMOLVM_HOME=$D
