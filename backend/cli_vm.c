@@ -20,6 +20,7 @@
 #include "net/ingress.h"
 #include "net/policy.h"
 #include "net/proxy.h"
+#include "net/secrets.h"
 
 #define EXIT_USAGE 2
 #define TAIL_LINES 15
@@ -29,7 +30,7 @@
 static const char create_usage[] =
 	"usage: smolvm create [--name N] [--mem MIB] [--cpus N] [--image KIND] [--json]\n"
 	"                     [--disk SIZE] [--policy FILE]\n"
-	"                     [--publish [ADDR:]HOST_PORT:GUEST_PORT]...\n"
+	"                     [--publish [ADDR:]HOST_PORT:GUEST_PORT]... [--secret NAME]...\n"
 	"\n"
 	"Boot a new sandbox and wait until it accepts commands, then print its id.\n"
 	"\n"
@@ -47,6 +48,10 @@ static const char create_usage[] =
 	"  --publish [ADDR:]HOST_PORT:GUEST_PORT\n"
 	"                make the guest's TCP port reachable on the host's loopback,\n"
 	"                ADDR 127.0.0.1 by default (127.0.0.0/8 or [::1]); repeatable\n"
+	"  --secret NAME attach the vault's secret NAME (smolvm vault ls): the guest\n"
+	"                gets NAME set to a placeholder, which the egress proxy\n"
+	"                replaces by the value in requests to the secret's hosts\n"
+	"                (added to the policy's \"secrets\"); repeatable\n"
 	"  --from ID:SNAP  a clone of sandbox ID's snapshot SNAP (smolvm snapshot),\n"
 	"                with its memory, CPUs, image and policy (published ports\n"
 	"                left out); a memory snapshot resumes running, with the\n"
@@ -257,7 +262,7 @@ int cli_create(int argc, char **argv)
 	int64_t disk_bytes = 0;
 	int mem = 256, cpus = 1, rc;
 	bool json = false;
-	struct arg_list publish = { 0 };
+	struct arg_list publish = { 0 }, secret = { 0 };
 	struct arg_spec specs[] = {
 		{ "--name", 0, ARG_STR, &name, 0, 0 },
 		{ "--mem", 0, ARG_INT, &mem, SANDBOX_MIN_MEM_MIB, 1 << 20 },
@@ -267,6 +272,7 @@ int cli_create(int argc, char **argv)
 		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
 		{ "--policy", 0, ARG_STR, &policy_file, 0, 0 },
 		{ "--publish", 0, ARG_LIST, &publish, 0, 0 },
+		{ "--secret", 0, ARG_LIST, &secret, 0, 0 },
 		{ "--from", 0, ARG_STR, &from, 0, 0 },
 	};
 	struct args_result res;
@@ -277,7 +283,7 @@ int cli_create(int argc, char **argv)
 	if (rc < 0 && from) {
 		/* A clone is the snapshot's machine: only its name is new. */
 		if (res.npos || mem != 256 || cpus != 1 || strcmp(image, IMAGE_DEFAULT_KIND) ||
-		    policy_file || publish.n)
+		    policy_file || publish.n || secret.n)
 			rc = usage_error(argv[0], "--from takes only --name and --json");
 		else
 			rc = cli_snapshot_clone(from, name, json);
@@ -287,6 +293,20 @@ int cli_create(int argc, char **argv)
 		rc = disk_parse_size(disk, &disk_bytes);
 		if (rc == 0)
 			rc = cli_policy_for_create(policy_file, &publish, &policy);
+		if (rc == 0 && secret.n) {
+			struct policy *with;
+
+			rc = secrets_policy_with(policy, (char *const *)secret.v, (size_t)secret.n,
+						 &with);
+			if (rc < 0) {
+				char *msg = xstrdup(err_msg());
+
+				err_set("--secret: %s", msg);
+				free(msg);
+			}
+			policy_unref(policy);
+			policy = rc == 0 ? with : NULL;
+		}
 		if (rc < 0) {
 			fprintf(stderr, "smolvm create: %s\n", err_msg());
 			rc = 1;
@@ -300,6 +320,7 @@ int cli_create(int argc, char **argv)
 		free(res.pos);
 	}
 	free(publish.v);
+	free(secret.v);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "net/netns.h"
 #include "net/policy.h"
 #include "net/proxy.h"
+#include "net/secrets.h"
 #include "net/tap.h"
 
 /* Sandbox subnets: /30 blocks of 10.77.0.0/16 (host .1, guest .2 of each). */
@@ -207,16 +208,73 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 	return 0;
 }
 
+/* How long a guest gets to take its secrets' placeholders. */
+#define SECRETS_ENV_MS 10000
+
+/*
+ * Give the guest's SSH sessions from now on NAME=placeholder for each of
+ * the sandbox's secrets (net/secrets.h), over c (NULL: a connection of its
+ * own). At boot only when there are any; after a change also when there
+ * are none left, so that a detached one goes.
+ */
+static int guest_secrets(const struct sandbox *sb, struct ssh_conn *c, bool changed)
+{
+	struct ssh_conn *own = NULL;
+	struct secrets s;
+	char *cmd;
+	int null_fd, rc = 0;
+
+	if (secrets_load(sb->id, &s) < 0)
+		return -1;
+	if (!s.n && !changed)
+		return 0;
+	if (!c && !(c = own = ssh_open(sb, 5000))) {
+		rc = -1;
+		goto out;
+	}
+	cmd = secrets_guest_cmd(&s);
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	rc = ssh_exec_timeout(c, cmd, -1, null_fd, null_fd, SECRETS_ENV_MS);
+	if (null_fd >= 0)
+		close(null_fd);
+	free(cmd);
+	if (rc != 0) {
+		if (rc > 0)
+			err_set("the guest's SSH server did not restart (status %d)", rc);
+		rc = -1;
+	}
+out:
+	if (rc < 0) {
+		char *msg = xstrdup(err_msg());
+
+		err_set("cannot give the guest its secrets' placeholders: %s", msg);
+		free(msg);
+	}
+	ssh_close(own);
+	secrets_free(&s);
+	return rc;
+}
+
 int sandbox_set_policy(const struct sandbox *sb, const struct policy *p)
 {
-	char *path = paths_vm_file(sb->id, "policy.json");
-	char *text = policy_to_json(p);
-	int rc = util_write_atomic(path, text, strlen(text), 0600);
+	char *path, *text;
+	bool changed = false;
 	pid_t pid;
+	int rc;
 
+	/* An unknown secret leaves everything as it was; placeholders are made
+	 * (and kept) before the policy that names them is in force. */
+	if (secrets_check_vault(p) < 0 || secrets_attach(sb->id, p, NULL, &changed) < 0)
+		return -1;
+	path = paths_vm_file(sb->id, "policy.json");
+	text = policy_to_json(p);
+	rc = util_write_atomic(path, text, strlen(text), 0600);
 	free(text);
 	free(path);
 	if (rc < 0)
+		return -1;
+	if (changed && !strcmp(sb->state, SB_RUNNING) && store_qemu_alive(sb) &&
+	    guest_secrets(sb, NULL, true) < 0)
 		return -1;
 	/* The proxy would see the new file at its next request anyway; the
 	 * signal makes it read it now, published ports included. */
@@ -416,6 +474,11 @@ int sandbox_wait_ready(struct sandbox *sb, struct sandbox_booting *b, int64_t t0
 			err_set("the guest is up but SSH fails: %s", err_msg());
 			rc = -1;
 		}
+	}
+	/* Before it counts as running, so that no session starts without them. */
+	if (c && guest_secrets(sb, c, false) < 0) {
+		ssh_close(c);
+		c = NULL;
 	}
 	if (c) {
 		ssh_close(c);

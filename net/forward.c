@@ -20,6 +20,7 @@
 #include "backend/util.h"
 #include "net/addr.h"
 #include "net/http.h"
+#include "net/inject.h"
 #include "net/match.h"
 #include "net/tls.h"
 
@@ -105,21 +106,29 @@ static int send_all(int fd, const void *p, size_t n)
 	return send_iov(fd, &v, 1);
 }
 
-/* Where a body goes: a socket, raw or chunked, or nowhere (fd -1). */
+struct text;
+static void text_add(struct text *t, const char *p, size_t n);
+
+/* Where a body goes: a socket, raw or chunked, a buffer (mem), or nowhere
+ * (fd -1); through a filter that puts secrets in or scrubs them out. */
 struct sink {
 	int fd;
 	bool chunked;
 	uint64_t count;
+	struct inject_stream *filter;	/* NULL: none */
+	struct text *mem;
 };
 
-static int sink_write(struct sink *k, const char *p, size_t n)
+static int sink_raw(void *arg, const char *p, size_t n)
 {
+	struct sink *k = arg;
 	char hdr[24];
 	struct iovec v[3];
 
-	if (!n)
+	if (k->mem) {
+		text_add(k->mem, p, n);
 		return 0;
-	k->count += n;
+	}
 	if (k->fd < 0)
 		return 0;
 	if (!k->chunked)
@@ -130,9 +139,21 @@ static int sink_write(struct sink *k, const char *p, size_t n)
 	return send_iov(k->fd, v, 3);
 }
 
+static int sink_write(struct sink *k, const char *p, size_t n)
+{
+	if (!n)
+		return 0;
+	k->count += n;
+	if (k->filter)
+		return inject_stream_feed(k->filter, p, n, false, sink_raw, k);
+	return sink_raw(k, p, n);
+}
+
 static int sink_end(struct sink *k)
 {
-	return k->fd >= 0 && k->chunked ? send_all(k->fd, "0\r\n\r\n", 5) : 0;
+	if (k->filter && inject_stream_feed(k->filter, "", 0, true, sink_raw, k) < 0)
+		return -1;
+	return k->fd >= 0 && !k->mem && k->chunked ? send_all(k->fd, "0\r\n\r\n", 5) : 0;
 }
 
 /*
@@ -256,6 +277,9 @@ struct outcome {
 	uint64_t up, down;
 	char address[ADDR_STR_MAX];
 	int64_t t0;
+	/* The secrets put into the request: bits of set (which it holds). */
+	struct inject_set *set;
+	uint64_t secrets;
 };
 
 static void log_outcome(const struct forward_env *env, const struct outcome *o)
@@ -292,6 +316,14 @@ static void log_outcome(const struct forward_env *env, const struct outcome *o)
 	if (o->address[0])
 		cJSON_AddStringToObject(j, "address", o->address);
 	cJSON_AddNumberToObject(j, "duration_ms", (double)(util_now_ms() - o->t0));
+	if (o->secrets) {
+		/* Names only: a value never reaches the log. */
+		cJSON *a = cJSON_AddArrayToObject(j, "secrets");
+
+		for (size_t i = 0; i < o->set->n && i < INJECT_MAX; i++)
+			if (o->secrets & (1ull << i))
+				cJSON_AddItemToArray(a, cJSON_CreateString(o->set->s[i].name));
+	}
 	line = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	if (!line)
@@ -316,6 +348,10 @@ struct conn {
 	bool tls;
 	struct match_host tls_host;
 	char why[TLS_ERR_MAX];	/* a reason that is not a static string */
+	/* The sandbox's secrets for the request in hand (NULL: none), and
+	 * those in scope for it. */
+	struct inject_set *set;
+	uint64_t scope;
 };
 
 static const char *status_text(int status)
@@ -650,20 +686,22 @@ static void text_str(struct text *t, const char *s)
 	text_add(t, s, strlen(s));
 }
 
-/* The headers of h that travel on, as "Name: value" lines. */
-static void add_headers(struct text *t, const struct http_head *h, bool request)
+/* A response's status line and headers as they travel to the guest: hop-by-hop
+ * headers dropped, every secret's value scrubbed back to its placeholder. */
+static void add_status_head(struct conn *c, struct text *t, const struct http_head *rh)
 {
-	for (size_t i = 0; i < h->n_headers; i++) {
-		const struct http_header *hd = &h->headers[i];
+	char line[64], *s;
+	size_t n;
 
-		if (http_header_dropped(h, hd) ||
-		    (request && (http_header_is(hd, "host") || http_header_is(hd, "expect"))))
-			continue;
-		text_add(t, hd->name, hd->name_len);
-		text_str(t, ": ");
-		text_add(t, hd->value, hd->value_len);
-		text_str(t, "\r\n");
-	}
+	snprintf(line, sizeof line, "HTTP/1.1 %d ", rh->status);
+	text_str(t, line);
+	s = inject_scrub(c->set, rh->reason, rh->reason_len, &n);
+	text_add(t, s, n);
+	inject_free(s, n);
+	text_str(t, "\r\n");
+	s = inject_response_headers(c->set, rh, &n);
+	text_add(t, s, n);
+	inject_free(s, n);
 }
 
 static const struct http_header *find_header(const struct http_head *h, const char *name)
@@ -701,13 +739,8 @@ static int read_response(struct conn *c, struct stream *up, const char *method,
 			return n;
 		/* Interim responses (100, 103) go to the guest as they came. */
 		struct text t = { 0 };
-		char line[64];
 
-		snprintf(line, sizeof line, "HTTP/1.1 %d ", rh->status);
-		text_str(&t, line);
-		text_add(&t, rh->reason, rh->reason_len);
-		text_str(&t, "\r\n");
-		add_headers(&t, rh, false);
+		add_status_head(c, &t, rh);
 		text_str(&t, "\r\n");
 		int rc = send_all(c->guest.fd, t.s, t.len);
 		free(t.s);
@@ -720,8 +753,23 @@ static int read_response(struct conn *c, struct stream *up, const char *method,
 	}
 }
 
+static int count_out(void *arg, const char *p, size_t n)
+{
+	(void)p;
+	*(size_t *)arg += n;
+	return 0;
+}
+
+static int send_out(void *arg, const char *p, size_t n)
+{
+	return send_all(*(int *)arg, p, n);
+}
+
 /*
  * Forward an allowed, non-CONNECT request on ufd and its response back.
+ * The secrets in scope (c->scope) go into the request; a text response is
+ * scrubbed of every secret's value as it streams, so its length may change
+ * and it goes to the guest chunked (or, to HTTP/1.0, until the close).
  * Returns 1 to keep the guest connection, 0 to close it; *reuse (false
  * on entry) becomes true when ufd can carry another request.
  */
@@ -729,45 +777,80 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 		    const char *method, const char *host_header, const char *path, int ufd,
 		    struct outcome *o, bool *reuse)
 {
-	struct text t = { 0 };
+	struct text t = { 0 }, tail = { 0 }, body = { 0 };
 	struct sink up = { .fd = ufd, .chunked = h->framing == HTTP_BODY_CHUNKED };
 	struct stream ups = { .fd = ufd, .buf = xmalloc(BUF_SIZE), .cap = BUF_SIZE };
 	struct http_head *rh = xmalloc(sizeof *rh);
 	struct sink down = { .fd = c->guest.fd };
+	struct inject_stream *in = xcalloc(1, sizeof *in), *scrub = xcalloc(1, sizeof *scrub);
 	const struct http_header *cl;
 	const char *why = NULL;
-	bool keep = false, upload_cut;
-	char line[64];
+	bool keep = false, upload_cut, inject_body, buffered, scrubbing, relength, reframe;
+	char line[64], *hdrs;
+	size_t hdrs_len, body_len = 0;
+	struct iovec v[3];
 	int n;
 
+	/* A body that a secret goes into is read whole, to be sent with its new
+	 * length; a long one goes chunked, replaced as it streams. */
+	inject_body = h->framing != HTTP_BODY_NONE && inject_stream_request(in, c->set, c->scope);
+	buffered = inject_body && h->framing == HTTP_BODY_LENGTH && h->length <= INJECT_BODY_MAX;
+	if (inject_body && !buffered) {
+		up.filter = in;
+		up.chunked = true;
+	}
 	text_str(&t, method);
 	text_str(&t, " ");
 	text_str(&t, path);
 	text_str(&t, " HTTP/1.1\r\nHost: ");
 	text_str(&t, host_header);
 	text_str(&t, "\r\n");
-	add_headers(&t, h, true);
-	if (h->framing == HTTP_BODY_LENGTH) {
-		snprintf(line, sizeof line, "Content-Length: %llu\r\n", (unsigned long long)h->length);
-		text_str(&t, line);
-	} else if (h->framing == HTTP_BODY_CHUNKED) {
-		text_str(&t, "Transfer-Encoding: chunked\r\n");
-	}
-	text_str(&t, h->websocket ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-				  : "\r\n");
+	/* Values are only ever in inject's buffers, which it wipes. */
+	hdrs = inject_request_headers(c->set, c->scope, h, &hdrs_len, &o->secrets);
 	/* The head's headers point into the guest's buffer: used up from here. */
 	stream_consume(&c->guest, head_len);
 	if (h->expect_continue && h->framing != HTTP_BODY_NONE &&
 	    send_all(c->guest.fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
 		goto out;
-	if (send_all(ufd, t.s, t.len) < 0) {
+	if (buffered) {
+		struct sink mem = { .fd = -1, .mem = &body };
+
+		n = copy_body(&c->guest, h->framing, h->length, &mem, UINT64_MAX, &why);
+		o->up = mem.count;
+		if (n < 0) {
+			o->reason = why;
+			goto out;
+		}
+		inject_stream_feed(in, body.s ? body.s : "", body.len, true, count_out, &body_len);
+		inject_stream_free(in);
+		inject_stream_request(in, c->set, c->scope);
+	}
+	if (buffered || (h->framing == HTTP_BODY_LENGTH && !up.chunked)) {
+		snprintf(line, sizeof line, "Content-Length: %llu\r\n",
+			 buffered ? (unsigned long long)body_len : (unsigned long long)h->length);
+		text_str(&tail, line);
+	} else if (up.chunked) {
+		text_str(&tail, "Transfer-Encoding: chunked\r\n");
+	}
+	text_str(&tail, h->websocket ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+				     : "\r\n");
+	v[0] = (struct iovec){ t.s, t.len };
+	v[1] = (struct iovec){ hdrs, hdrs_len };
+	v[2] = (struct iovec){ tail.s, tail.len };
+	if (send_iov(ufd, v, 3) < 0) {
 		o->status = 502;
 		o->reason = "cannot send the request upstream";
 		answer(c, 502, o->reason, false);
 		goto out;
 	}
-	n = copy_body(&c->guest, h->framing, h->length, &up, UINT64_MAX, &why);
-	o->up = up.count;
+	if (buffered) {
+		n = inject_stream_feed(in, body.s ? body.s : "", body.len, true, send_out, &ufd) < 0
+			? -2 : 0;
+	} else {
+		n = copy_body(&c->guest, h->framing, h->length, &up, UINT64_MAX, &why);
+		o->up = up.count;
+	}
+	o->secrets |= inject_stream_used(in);
 	if (n == -1) {
 		o->reason = why;
 		goto out;
@@ -791,19 +874,19 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	}
 
 	/* The response head, re-serialised, framed for this guest. */
+	scrubbing = rh->status != 101 && rh->framing != HTTP_BODY_NONE && inject_text_body(rh) &&
+		    inject_stream_scrub(scrub, c->set);
+	relength = scrubbing && rh->framing == HTTP_BODY_LENGTH;
+	reframe = rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE || relength;
 	keep = h->keep_alive && rh->status != 101 && !upload_cut;
-	down.chunked = (rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) &&
-		       h->minor == 1;
-	if ((rh->framing == HTTP_BODY_CHUNKED || rh->framing == HTTP_BODY_CLOSE) && !down.chunked)
+	down.chunked = reframe && h->minor == 1;
+	down.filter = scrubbing ? scrub : NULL;
+	if (reframe && !down.chunked)
 		keep = false;
 	t.len = 0;
-	snprintf(line, sizeof line, "HTTP/1.1 %d ", rh->status);
-	text_str(&t, line);
-	text_add(&t, rh->reason, rh->reason_len);
-	text_str(&t, "\r\n");
-	add_headers(&t, rh, false);
+	add_status_head(c, &t, rh);
 	cl = find_header(rh, "content-length");
-	if (rh->framing == HTTP_BODY_LENGTH) {
+	if (rh->framing == HTTP_BODY_LENGTH && !relength) {
 		snprintf(line, sizeof line, "Content-Length: %llu\r\n",
 			 (unsigned long long)rh->length);
 		text_str(&t, line);
@@ -847,8 +930,16 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	}
 	o->down = down.count;
 out:
+	inject_stream_free(in);
+	inject_stream_free(scrub);
+	free(in);
+	free(scrub);
+	inject_free(hdrs, hdrs_len);
 	free(rh);
-	free(ups.buf);
+	/* What upstream sent may have held a value before it was scrubbed. */
+	inject_free(ups.buf, ups.cap);
+	free(body.s);
+	free(tail.s);
 	free(t.s);
 	return keep;
 }
@@ -889,6 +980,18 @@ static bool tls_start(struct conn *c, const struct match_host *host, uint16_t po
 	c->orig_port = port;
 	c->explicit_proxy = false;
 	return true;
+}
+
+/* The secrets put into a request: each use counted, and the set kept for
+ * the log line, which names them. */
+static void note_secrets(struct conn *c, struct outcome *o)
+{
+	if (!o->secrets)
+		return;
+	o->set = inject_set_ref(c->set);
+	for (size_t i = 0; i < c->set->n && i < INJECT_MAX; i++)
+		if ((o->secrets & (1ull << i)) && c->env->secret_used)
+			c->env->secret_used(c->set->s[i].name);
 }
 
 /* Parse and judge one request whose head is c->guest.buf[0..head_len). 1 to
@@ -994,6 +1097,7 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 
 	/* The verdict. */
 	p = env->policy_get();
+	c->set = env->secrets_get ? env->secrets_get() : NULL;
 	t.host = host;
 	t.host_len = host_len;
 	t.port = port;
@@ -1017,6 +1121,11 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	if (!match_host_parse(host, host_len, &mh, &why)) {
 		status = 403;
 		goto deny;
+	}
+	/* A secret for the host goes in only where the requests are read. */
+	if (connect && !intercept && env->tls && inject_scope(c->set, &mh, true)) {
+		intercept = true;
+		o->rule = NULL;
 	}
 	if (intercept) {
 		o->decision = "allow";
@@ -1074,11 +1183,13 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 			free(host_header);
 			host_header = hp;
 		}
+		c->scope = inject_scope(c->set, &mh, c->tls);
 		keep = exchange(c, h, head_len, o->method, host_header, norm, fd, o, &reuse);
 		if (reuse) {
 			pool_put(fd, &mh, port, c->tls, o);
 			fd = -1;
 		}
+		note_secrets(c, o);
 	}
 	goto out;
 
@@ -1110,6 +1221,9 @@ out:
 		close(fd);
 	free(host_header);
 	free(norm);
+	inject_set_unref(c->set);
+	c->set = NULL;
+	c->scope = 0;
 	policy_unref(p);
 	return keep;
 }
@@ -1132,7 +1246,9 @@ static bool direct_tls(struct conn *c, const struct sockaddr_in *orig)
 	char sni[MATCH_HOST_MAX + 2], addr[INET_ADDRSTRLEN];
 	const char *host = sni, *why;
 	struct policy *p = NULL;
+	struct inject_set *set;
 	struct match_host mh;
+	bool secret;
 	int n, fd;
 
 	while ((n = tls_client_hello(c->guest.buf, c->guest.len, sni, sizeof sni, &why)) == 0) {
@@ -1152,7 +1268,11 @@ static bool direct_tls(struct conn *c, const struct sockaddr_in *orig)
 	p = env->policy_get();
 	t.host = host;
 	t.host_len = strlen(host);
-	if (!match_request(p, &t, &rule, &why)) {
+	set = env->secrets_get ? env->secrets_get() : NULL;
+	secret = inject_scope(set, &mh, true) != 0;
+	inject_set_unref(set);
+	/* A secret for the host goes in only where the requests are read. */
+	if (secret || !match_request(p, &t, &rule, &why)) {
 		/* The requests inside carry the verdicts: this connection is logged
 		 * only if the handshake fails. */
 		o.status = 0;
@@ -1221,6 +1341,7 @@ void forward_conn(const struct forward_env *env, int guest_fd, const struct sock
 		}
 		keep = handle(&c, h, (size_t)n, &o);
 		log_outcome(env, &o);
+		inject_set_unref(o.set);
 		free(o.path);
 		if (!keep)
 			break;

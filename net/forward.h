@@ -16,6 +16,7 @@
 #include "net/policy.h"
 
 struct tls_ctx;
+struct inject_set;
 
 struct forward_env {
 	const char *sandbox_id;
@@ -28,6 +29,10 @@ struct forward_env {
 	int log_fd;		/* the decision log, opened O_APPEND */
 	/* HTTPS interception (net/tls.h); NULL: uninspected CONNECT tunnels only. */
 	struct tls_ctx *tls;
+	/* A new reference to the sandbox's secrets (inject_set_unref it), and
+	 * where each use of one is counted; NULL: none. */
+	struct inject_set *(*secrets_get)(void);
+	void (*secret_used)(const char *name);
 };
 
 /*

@@ -202,16 +202,19 @@ static size_t request_pairs(const struct inject_set *set, uint64_t scope, bool b
 	return n;
 }
 
-static size_t scrub_pairs(const struct inject_set *set, struct inject_pair *pairs)
+static size_t scrub_pairs(const struct inject_set *set, struct inject_pair *pairs,
+			  unsigned *bits)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; set && i < set->n && i < INJECT_MAX; i++) {
 		const struct inject_secret *s = &set->s[i];
 
-		if (s->value_len)
-			pairs[n++] = (struct inject_pair){ s->value, s->placeholder, s->value_len,
-							   strlen(s->placeholder) };
+		if (!s->value_len)
+			continue;
+		pairs[n] = (struct inject_pair){ s->value, s->placeholder, s->value_len,
+						 strlen(s->placeholder) };
+		bits[n++] = (unsigned)i;
 	}
 	return n;
 }
@@ -298,7 +301,8 @@ char *inject_response_headers(const struct inject_set *set, const struct http_he
 			      size_t *len)
 {
 	struct inject_pair pairs[INJECT_MAX];
-	size_t n = scrub_pairs(set, pairs);
+	unsigned bits[INJECT_MAX];
+	size_t n = scrub_pairs(set, pairs, bits);
 	struct buf b = { 0 };
 	uint64_t hits = 0;
 
@@ -318,7 +322,8 @@ char *inject_response_headers(const struct inject_set *set, const struct http_he
 char *inject_scrub(const struct inject_set *set, const char *text, size_t len, size_t *out_len)
 {
 	struct inject_pair pairs[INJECT_MAX];
-	size_t n = scrub_pairs(set, pairs);
+	unsigned bits[INJECT_MAX];
+	size_t n = scrub_pairs(set, pairs, bits);
 	struct buf b = { 0 };
 	uint64_t hits = 0;
 
@@ -379,14 +384,17 @@ static bool stream_setup(struct inject_stream *st, size_t n)
 bool inject_stream_request(struct inject_stream *st, const struct inject_set *set,
 			   uint64_t scope)
 {
-	unsigned bits[INJECT_MAX];
-
-	return stream_setup(st, request_pairs(set, scope, true, st->pairs, bits));
+	return stream_setup(st, request_pairs(set, scope, true, st->pairs, st->secret));
 }
 
 bool inject_stream_scrub(struct inject_stream *st, const struct inject_set *set)
 {
-	return stream_setup(st, scrub_pairs(set, st->pairs));
+	return stream_setup(st, scrub_pairs(set, st->pairs, st->secret));
+}
+
+uint64_t inject_stream_used(const struct inject_stream *st)
+{
+	return secret_bits(st->hits, st->secret, st->n);
 }
 
 int inject_stream_feed(struct inject_stream *st, const char *p, size_t n, bool end,

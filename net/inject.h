@@ -121,6 +121,7 @@ struct inject_pair {
 
 struct inject_stream {
 	struct inject_pair pairs[INJECT_MAX];
+	unsigned secret[INJECT_MAX];	/* the index in the set of each pair's secret */
 	size_t n;
 	size_t longest;
 	char *buf;		/* the held-back bytes, then the next feed */
@@ -143,6 +144,9 @@ bool inject_stream_scrub(struct inject_stream *st, const struct inject_set *set)
  */
 int inject_stream_feed(struct inject_stream *st, const char *p, size_t n, bool end,
 		       int (*out)(void *arg, const char *p, size_t n), void *arg);
+
+/* The secrets (a bit each, by index in the set) whose pairs were replaced. */
+uint64_t inject_stream_used(const struct inject_stream *st);
 
 /* Wipe and free what the stream holds. */
 void inject_stream_free(struct inject_stream *st);

@@ -271,6 +271,9 @@ static void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->n_ingress; i++)
 		free(p->ingress[i].comment);
 	free(p->ingress);
+	for (size_t i = 0; i < p->n_secrets; i++)
+		free(p->secrets[i]);
+	free(p->secrets);
 	free(p->comment);
 	free(p);
 }
@@ -701,7 +704,47 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-static const char *const top_keys[] = { "mode", "comment", "rules", "ingress", NULL };
+/* A secret's name is an environment variable in the guest: upper case,
+ * digits and '_', not starting with a digit (the vault's names). */
+static int parse_secrets(struct policy *p, const cJSON *root)
+{
+	const cJSON *a, *v;
+	char fi[WHERE_MAX], q[QUOTE_MAX];
+	size_t i = 0;
+
+	if (get_array(root, "secrets", "", POLICY_SECRETS_MAX, &a) < 0 || !a)
+		return a ? -1 : 0;
+	p->secrets = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *p->secrets);
+	cJSON_ArrayForEach(v, a) {
+		const char *s;
+		size_t n;
+
+		item(fi, "secrets", i++);
+		if (want_type(v, cJSON_IsString(v), fi, "a string") < 0)
+			return -1;
+		s = v->valuestring;
+		n = strlen(s);
+		quoted(q, s);
+		if (n == 0 || n > POLICY_SECRET_NAME_MAX)
+			return fail(fi, "%s: a secret's name is 1 to %d characters", q,
+				    POLICY_SECRET_NAME_MAX);
+		for (size_t k = 0; k < n; k++) {
+			char c = s[k];
+
+			if (!((c >= 'A' && c <= 'Z') || c == '_' || (k && c >= '0' && c <= '9')))
+				return fail(fi, "%s is not a secret's name (upper-case letters, digits "
+					    "and '_', not starting with a digit, as `smolvm vault ls` "
+					    "shows them)", q);
+		}
+		for (size_t k = 0; k < p->n_secrets; k++)
+			if (!strcmp(p->secrets[k], s))
+				return fail(fi, "%s repeats secrets[%zu]", q, k);
+		p->secrets[p->n_secrets++] = xstrdup(s);
+	}
+	return 0;
+}
+
+static const char *const top_keys[] = { "mode", "comment", "rules", "ingress", "secrets", NULL };
 
 static int parse_policy(struct policy *p, const cJSON *root)
 {
@@ -733,7 +776,7 @@ static int parse_policy(struct policy *p, const cJSON *root)
 				return -1;
 		}
 	}
-	return 0;
+	return parse_secrets(p, root);
 }
 
 int policy_load(const char *text, size_t len, struct policy **out)
@@ -862,6 +905,11 @@ cJSON *policy_to_cjson(const struct policy *p)
 	a = cJSON_AddArrayToObject(o, "ingress");
 	for (size_t i = 0; i < p->n_ingress; i++)
 		cJSON_AddItemToArray(a, policy_ingress_to_cjson(&p->ingress[i]));
+	if (p->n_secrets) {
+		a = cJSON_AddArrayToObject(o, "secrets");
+		for (size_t i = 0; i < p->n_secrets; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(p->secrets[i]));
+	}
 	return o;
 }
 

@@ -79,6 +79,10 @@ struct policy {
 	size_t n_rules;
 	struct policy_ingress *ingress;
 	size_t n_ingress;
+	/* Vault secrets attached to the sandbox (net/inject.h), by name:
+	 * [A-Z_][A-Z0-9_]*, the shape of an environment variable. */
+	char **secrets;
+	size_t n_secrets;
 };
 
 /* Limits that keep a policy (and the work per request) bounded. */
@@ -87,6 +91,8 @@ struct policy {
 #define POLICY_LIST_MAX 64	/* paths and resolve entries per rule */
 #define POLICY_INGRESS_MAX 256
 #define POLICY_ID_MAX 64
+#define POLICY_SECRETS_MAX 64
+#define POLICY_SECRET_NAME_MAX 64
 
 /*
  * Parse a policy from text[0..len). On success

@@ -23,12 +23,14 @@
 #include "backend/paths.h"
 #include "backend/qemu.h"
 #include "backend/util.h"
+#include "backend/vault.h"
 #include "net/dns.h"
 #include "net/forward.h"
 #include "net/ingress.h"
 #include "net/netns.h"
 #include "net/nft.h"
 #include "net/policy.h"
+#include "net/secrets.h"
 #include "net/tls.h"
 
 #define START_MS 5000
@@ -253,6 +255,107 @@ static struct policy *policy_current(void)
 	return policy_slot_get(&slot);
 }
 
+/* ---- the sandbox's secrets ---------------------------------------------------------- */
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct inject_set *secrets_set;	/* in force; NULL until first built */
+static struct policy *secrets_policy;	/* the policy it was built for (a reference) */
+static char *secrets_path, *vault_file;
+static struct stat secrets_st;
+static bool secrets_seen;
+static struct vault_slot vault;
+static bool vault_ready;
+
+/* The vault, opened at the first policy that names a secret. The key comes
+ * without a terminal: handed over by the command that started the proxy,
+ * or the key file (backend/vault.h, vault_key_for_proxy). */
+static int vault_start(void)
+{
+	struct vault_key *k;
+
+	if (vault_ready)
+		return 0;
+	if (vault_key_for_proxy(vault_file, &k) < 0 || vault_slot_init(&vault, vault_file, k) < 0) {
+		char *msg = xstrdup(err_msg());
+
+		err_set("the policy names secrets but the vault does not open: %s", msg);
+		free(msg);
+		return -1;
+	}
+	vault_ready = true;
+	return 0;
+}
+
+/* The set for the policy in force, the placeholders in the sandbox's
+ * secrets file and the vault as it is now. */
+static void secrets_build(struct policy *p)
+{
+	struct secrets s;
+	struct vault *v;
+	char *missing;
+
+	if (secrets_load(env.sandbox_id, &s) < 0) {
+		say("%s", err_msg());
+		s = (struct secrets){ 0 };
+	}
+	if (p->n_secrets && vault_start() < 0)
+		say("%s; the placeholders go out unchanged", err_msg());
+	v = vault_ready ? vault_slot_get(&vault) : NULL;
+	inject_set_unref(secrets_set);
+	secrets_set = secrets_inject_set(p, &s, v, &missing);
+	if (missing)
+		say("secrets %s: not in the vault or without a placeholder; their placeholders "
+		    "go out unchanged", missing);
+	else if (p->n_secrets)
+		say("secrets: %zu in force", secrets_set->n);
+	free(missing);
+	vault_unref(v);
+	secrets_free(&s);
+	policy_unref(secrets_policy);
+	secrets_policy = policy_ref(p);
+}
+
+/*
+ * The secrets in force, rebuilt first when the policy, the secrets file or
+ * the vault changed: a rotated value applies to the next request. A new
+ * reference.
+ */
+static struct inject_set *secrets_current(void)
+{
+	struct policy *p = policy_slot_get(&slot);
+	struct inject_set *set;
+	struct stat st;
+	bool exists, rebuild;
+
+	pthread_mutex_lock(&secrets_lock);
+	exists = stat(secrets_path, &st) == 0;
+	rebuild = !secrets_set || p != secrets_policy || exists != secrets_seen ||
+		  (exists && !same_file(&st, &secrets_st));
+	if (vault_ready) {
+		int r = vault_slot_refresh(&vault);
+
+		if (r < 0)
+			say("%s; the vault read before stays in force", err_msg());
+		rebuild |= r == 1;
+	}
+	if (rebuild) {
+		secrets_build(p);
+		secrets_seen = exists;
+		secrets_st = st;
+	}
+	set = inject_set_ref(secrets_set);
+	pthread_mutex_unlock(&secrets_lock);
+	policy_unref(p);
+	return set;
+}
+
+/* `smolvm vault ls` counts the uses. */
+static void secret_used(const char *name)
+{
+	if (vault_uses_record(vault_file, name) < 0)
+		say("%s", err_msg());
+}
+
 static void *conn_thread(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
@@ -378,6 +481,22 @@ int proxy_main(int argc, char **argv)
 	if (!env.tls) {
 		say("%s", err_msg());
 		return 1;
+	}
+	secrets_path = paths_vm_file(sb.id, SECRETS_FILE);
+	vault_file = vault_path();
+	env.secrets_get = secrets_current;
+	env.secret_used = secret_used;
+	/* Secrets that cannot be had fail the start, where it is seen. */
+	inject_set_unref(secrets_current());
+	{
+		struct policy *p = policy_slot_get(&slot);
+		int rc = p->n_secrets ? vault_start() : 0;
+
+		policy_unref(p);
+		if (rc < 0) {
+			say("%s", err_msg());
+			return 1;
+		}
 	}
 	lfd = bound_socket(&sb, SOCK_STREAM, PROXY_PORT);
 	ufd = lfd < 0 ? -1 : bound_socket(&sb, SOCK_DGRAM, DNS_PORT);
