@@ -21,6 +21,9 @@ int cli_ssh(int argc, char **argv);
 int cli_upload(int argc, char **argv);
 int cli_download(int argc, char **argv);
 
+/* backend/cli_diff.c: what a sandbox changed against its image */
+int cli_diff(int argc, char **argv);
+
 /* backend/cli_sync.c: a host folder mirrored into a sandbox */
 int cli_sync(int argc, char **argv);
 

@@ -1,0 +1,121 @@
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/args.h"
+#include "backend/cli.h"
+#include "backend/disk.h"
+#include "backend/store.h"
+#include "backend/util.h"
+#include "fs/diff.h"
+#include "fs/extfs.h"
+#include "fs/image.h"
+
+#define EXIT_USAGE 2
+
+static const char diff_usage[] =
+	"usage: smolvm diff ID [--json]\n"
+	"\n"
+	"List what the sandbox added (A), changed (M) and deleted (D) against its\n"
+	"image, one path a line, sorted. Works on a running sandbox (its writable\n"
+	"layer is held still for the moment it is read) and on a stopped one.\n"
+	"\n"
+	"  --json  an array of {\"change\", \"path\", \"type\", \"size\"}\n";
+
+/* Read the sandbox's layer; a running one is frozen meanwhile, so the file is whole. */
+static int read_changes(const struct sandbox *sb, struct diff_change **c, size_t *n)
+{
+	char *disk = disk_path(sb->id), *base = image_file(sb->image, "root.img");
+	bool running = store_qemu_alive(sb);
+	int rc = -1;
+
+	if (!util_exists(disk)) {
+		err_set("sandbox %s has no writable disk (%s): it was made by an older smolvm",
+			sb->name, disk);
+		goto out;
+	}
+	if (!util_exists(base)) {
+		err_set("the image '%s' of sandbox %s has no root.img: run `smolvm image build`",
+			sb->image, sb->name);
+		goto out;
+	}
+	if (running && strcmp(sb->state, SB_RUNNING)) {
+		err_set("sandbox %s is %s; try again once it runs or has stopped", sb->name,
+			sb->state);
+		goto out;
+	}
+	if (running) {
+		if (disk_freeze(sb) < 0)
+			goto out;
+		rc = diff_layers(disk, base, c, n);
+		if (disk_thaw(sb) < 0 && rc == 0) {
+			diff_free(*c, *n);
+			rc = -1;
+		}
+		goto out;
+	}
+	/* Killed without a clean power-off: what the journal holds is part of the state. */
+	int dirty = extfs_needs_recovery(disk);
+	if (dirty < 0 || (dirty && extfs_recover(disk) < 0))
+		goto out;
+	rc = diff_layers(disk, base, c, n);
+out:
+	free(disk);
+	free(base);
+	return rc;
+}
+
+int cli_diff(int argc, char **argv)
+{
+	bool json = false;
+	struct arg_spec specs[] = {
+		{ "--json", 0, ARG_FLAG, &json, 0, 0 },
+	};
+	struct args_result res;
+	struct sandbox sb;
+	struct diff_change *c = NULL;
+	size_t n = 0;
+	int rc = 1;
+
+	if (args_parse(argv[0], argc, argv, specs, (int)ARRAY_LEN(specs), &res) < 0) {
+		fprintf(stderr, "%s\n", err_msg());
+		return EXIT_USAGE;
+	}
+	if (res.help) {
+		free(res.pos);
+		return cli_usage(diff_usage);
+	}
+	if (res.npos != 1) {
+		fprintf(stderr, "smolvm diff: %s (see smolvm diff --help)\n",
+			res.npos ? "one sandbox at a time" : "which sandbox? give its id or name");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (store_resolve(res.pos[0], &sb) < 0) {
+		fprintf(stderr, "smolvm diff: %s\n", err_msg());
+		goto out;
+	}
+	/* a running sandbox is reached over SSH, from inside its namespace */
+	if (store_qemu_alive(&sb) && cli_need_root("diff") < 0)
+		goto out;
+	if (read_changes(&sb, &c, &n) < 0) {
+		fprintf(stderr, "smolvm diff: %s\n", err_msg());
+		goto out;
+	}
+	if (json) {
+		cJSON *arr = diff_to_json(c, n);
+		char *text = cJSON_Print(arr);
+		puts(text);
+		free(text);
+		cJSON_Delete(arr);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%c %s\n", c[i].change, c[i].path);
+	}
+	diff_free(c, n);
+	rc = 0;
+out:
+	free(res.pos);
+	return rc;
+}
