@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "net/match.h"
@@ -110,10 +111,10 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_size,
 	put16(out + 6, 0);
 	put16(out + 8, 0);
 	put16(out + 10, 0);
-	if (rc == DNS_NOERROR && *qtype == TYPE_A) {
+	if (dns_answer_addr(*qtype, rc)) {
 		struct in_addr a;
 
-		inet_pton(AF_INET, DNS_SYNTHETIC_ADDR, &a);
+		inet_pton(AF_INET, dns_answer_addr(*qtype, rc), &a);
 		put16(out + len, 0xc000 | HDR_LEN);
 		put16(out + len + 2, TYPE_A);
 		put16(out + len + 4, CLASS_IN);
@@ -126,4 +127,40 @@ size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_size,
 	}
 	*rcode = rc;
 	return len;
+}
+
+const char *dns_type_name(int qtype, char out[DNS_TYPE_NAME_MAX])
+{
+	static const struct {
+		int type;
+		const char *name;
+	} names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
+		{ 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" }, { 64, "SVCB" },
+		{ 65, "HTTPS" }, { 255, "ANY" },
+	};
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].type == qtype)
+			return names[i].name;
+	snprintf(out, DNS_TYPE_NAME_MAX, "TYPE%d", qtype & 0xffff);
+	return out;
+}
+
+const char *dns_rcode_name(int rcode, char out[DNS_TYPE_NAME_MAX])
+{
+	switch (rcode) {
+	case DNS_NOERROR: return "NOERROR";
+	case DNS_FORMERR: return "FORMERR";
+	case DNS_NXDOMAIN: return "NXDOMAIN";
+	case DNS_NOTIMP: return "NOTIMP";
+	case DNS_REFUSED: return "REFUSED";
+	}
+	snprintf(out, DNS_TYPE_NAME_MAX, "RCODE%d", rcode & 0xf);
+	return out;
+}
+
+const char *dns_answer_addr(int qtype, int rcode)
+{
+	return qtype == TYPE_A && rcode == DNS_NOERROR ? DNS_SYNTHETIC_ADDR : NULL;
 }

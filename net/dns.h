@@ -45,4 +45,16 @@ enum dns_rcode {
 size_t dns_answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t out_size,
 		  char name[DNS_NAME_MAX + 1], int *qtype, int *rcode);
 
+/*
+ * For the decision log, where each question answered is a line (kind
+ * "dns"): the name of a question's type ("A", "AAAA", or "TYPE65" for the
+ * ones without a name here) written into out, the name of a response code
+ * ("NOERROR", "NXDOMAIN", or "RCODE9"), and the address an answer of this
+ * type and code holds (NULL: no record).
+ */
+#define DNS_TYPE_NAME_MAX 12
+const char *dns_type_name(int qtype, char out[DNS_TYPE_NAME_MAX]);
+const char *dns_rcode_name(int rcode, char out[DNS_TYPE_NAME_MAX]);
+const char *dns_answer_addr(int qtype, int rcode);
+
 #endif

@@ -135,11 +135,33 @@ static void test_malformed(void)
 	EXPECT_INT(rcode, DNS_REFUSED);
 }
 
+/* What the decision log says of a question and its answer. */
+static void test_log_names(void)
+{
+	char buf[DNS_TYPE_NAME_MAX];
+
+	EXPECT_STR(dns_type_name(1, buf), "A");
+	EXPECT_STR(dns_type_name(28, buf), "AAAA");
+	EXPECT_STR(dns_type_name(65, buf), "HTTPS");
+	EXPECT_STR(dns_type_name(99, buf), "TYPE99");
+	EXPECT_STR(dns_type_name(65535, buf), "TYPE65535");
+	EXPECT_STR(dns_rcode_name(DNS_NXDOMAIN, buf), "NXDOMAIN");
+	EXPECT_STR(dns_rcode_name(9, buf), "RCODE9");
+	EXPECT_STR(dns_answer_addr(1, DNS_NOERROR), DNS_SYNTHETIC_ADDR);
+	EXPECT(!dns_answer_addr(28, DNS_NOERROR));
+	EXPECT(!dns_answer_addr(1, DNS_NXDOMAIN));
+	/* The address logged is the one the answer holds. */
+	make_query("api.test", 1);
+	EXPECT(ask() == qlen + 16 && !memcmp(answer + qlen + 12, "\xc6\x12\x00\x01", 4));
+	EXPECT_STR(dns_answer_addr(qtype, rcode), "198.18.0.1");
+}
+
 int main(void)
 {
 	RUN(test_a_query);
 	RUN(test_other_types);
 	RUN(test_refused_and_nxdomain);
 	RUN(test_malformed);
+	RUN(test_log_names);
 	UNIT_EXIT();
 }
