@@ -42,7 +42,8 @@ static const char usage[] =
 	"          from its next request on, published ports included; a file that does not\n"
 	"          load, or that publishes a host port in use, changes nothing\n"
 	"  log     the egress proxy's decisions: TIME DECISION METHOD URL RULE/REASON STATUS\n"
-	"          BYTES (sent/received) MS\n"
+	"          BYTES (sent/received) MS; and each DNS question its resolver answered\n"
+	"          (DECISION dns, the type as METHOD, the name as URL, the answer as REASON)\n"
 	"            -f, --follow  keep printing new decisions until Ctrl-C or the sandbox is\n"
 	"                          removed\n"
 	"            --json        print the log's own lines, one JSON object each\n"
@@ -486,6 +487,28 @@ static void log_row(const struct log_view *lv, const cJSON *j)
 	free(url);
 }
 
+/* A DNS question the sandbox's resolver answered, in the same columns. */
+static void log_dns_row(const struct log_view *lv, const cJSON *j)
+{
+	const char *answer = str_of(j, "answer"), *rcode = str_of(j, "rcode");
+	char when[32], *what;
+
+	local_time(str_of(j, "time"), when);
+	if (*answer)
+		what = xasprintf("answered %s", answer);
+	else if (!strcmp(rcode, "NOERROR"))
+		what = xstrdup("no record of this type");
+	else
+		what = xstrdup(rcode);
+	put_cell(lv, when, 14);
+	put_cell(lv, "dns", 8);
+	put_cell(lv, str_of(j, "type"), 7);
+	put_cell(lv, *str_of(j, "name") ? str_of(j, "name") : "-", lv->url_w);
+	put_cell(lv, what, lv->why_w);
+	printf("%6s  %11s  %6s\n", "-", "-", "-");
+	free(what);
+}
+
 static void log_line(const struct log_view *lv, const char *line, size_t len)
 {
 	cJSON *j = cJSON_ParseWithLength(line, len);
@@ -498,6 +521,8 @@ static void log_line(const struct log_view *lv, const char *line, size_t len)
 	if (!lv->denied || !strcmp(str_of(j, "decision"), "deny")) {
 		if (lv->json)
 			printf("%.*s\n", (int)len, line);
+		else if (!strcmp(str_of(j, "kind"), "dns"))
+			log_dns_row(lv, j);
 		else
 			log_row(lv, j);
 	}

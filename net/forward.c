@@ -19,6 +19,7 @@
 
 #include "backend/util.h"
 #include "net/addr.h"
+#include "net/dns.h"
 #include "net/http.h"
 #include "net/inject.h"
 #include "net/match.h"
@@ -282,12 +283,13 @@ struct outcome {
 	uint64_t secrets;
 };
 
-static void log_outcome(const struct forward_env *env, const struct outcome *o)
+/* A line for the decision log, starting with the fields every line has. */
+static cJSON *log_start(const struct forward_env *env, const char *kind)
 {
 	cJSON *j = cJSON_CreateObject();
 	struct timespec ts;
 	struct tm tm;
-	char when[40], *line;
+	char when[40];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -295,7 +297,46 @@ static void log_outcome(const struct forward_env *env, const struct outcome *o)
 	snprintf(when + strlen(when), sizeof when - strlen(when), ".%03ldZ", ts.tv_nsec / 1000000);
 	cJSON_AddStringToObject(j, "time", when);
 	cJSON_AddStringToObject(j, "sandbox", env->sandbox_id);
-	cJSON_AddStringToObject(j, "kind", o->kind);
+	cJSON_AddStringToObject(j, "kind", kind);
+	return j;
+}
+
+/* Append j to the decision log as one line, and free it. */
+static void log_finish(const struct forward_env *env, cJSON *j)
+{
+	char *line = cJSON_PrintUnformatted(j);
+
+	cJSON_Delete(j);
+	if (!line)
+		die("out of memory");
+	/* One write per line: O_APPEND keeps concurrent lines whole. */
+	size_t n = strlen(line);
+	line[n] = '\n';
+	if (write(env->log_fd, line, n + 1) < 0)
+		fprintf(stderr, "smolvm proxy: cannot write the decision log: %s\n", strerror(errno));
+	free(line);
+}
+
+void forward_log_dns(const struct forward_env *env, const char *name, int qtype, int rcode)
+{
+	cJSON *j = log_start(env, "dns");
+	char buf[DNS_TYPE_NAME_MAX];
+	const char *addr = dns_answer_addr(qtype, rcode);
+
+	cJSON_AddStringToObject(j, "name", name);
+	cJSON_AddStringToObject(j, "type", dns_type_name(qtype, buf));
+	cJSON_AddStringToObject(j, "rcode", dns_rcode_name(rcode, buf));
+	if (addr)
+		cJSON_AddStringToObject(j, "answer", addr);
+	else
+		cJSON_AddNullToObject(j, "answer");
+	log_finish(env, j);
+}
+
+static void log_outcome(const struct forward_env *env, const struct outcome *o)
+{
+	cJSON *j = log_start(env, o->kind);
+
 	cJSON_AddStringToObject(j, "method", o->method);
 	cJSON_AddStringToObject(j, "scheme", o->scheme);
 	cJSON_AddStringToObject(j, "host", o->host);
@@ -324,16 +365,7 @@ static void log_outcome(const struct forward_env *env, const struct outcome *o)
 			if (o->secrets & (1ull << i))
 				cJSON_AddItemToArray(a, cJSON_CreateString(o->set->s[i].name));
 	}
-	line = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	if (!line)
-		die("out of memory");
-	/* One write per line: O_APPEND keeps concurrent lines whole. */
-	size_t n = strlen(line);
-	line[n] = '\n';
-	if (write(env->log_fd, line, n + 1) < 0)
-		fprintf(stderr, "smolvm proxy: cannot write the decision log: %s\n", strerror(errno));
-	free(line);
+	log_finish(env, j);
 }
 
 /* ---- one request ----------------------------------------------------------------- */

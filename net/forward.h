@@ -43,4 +43,9 @@ struct forward_env {
  */
 void forward_conn(const struct forward_env *env, int guest_fd, const struct sockaddr_in *orig);
 
+/* A line in the same log for a DNS question the sandbox's resolver answers
+ * (net/dns.h): kind "dns", the name, its type, the response code and the
+ * address answered (null for none). */
+void forward_log_dns(const struct forward_env *env, const char *name, int qtype, int rcode);
+
 #endif

@@ -407,8 +407,11 @@ static void serve_dns(int ufd)
 	if (n <= 0)
 		return;
 	alen = dns_answer(q, (size_t)n, a, sizeof a, name, &qtype, &rcode);
-	if (alen)
-		sendto(ufd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
+	if (!alen)
+		return;
+	/* Logged first: the request that follows the answer comes after it. */
+	forward_log_dns(&env, name, qtype, rcode);
+	sendto(ufd, a, alen, MSG_DONTWAIT, (struct sockaddr *)&from, fl);
 }
 
 /* A socket inside the sandbox's namespace bound to its host address. */

@@ -94,6 +94,29 @@ static void local_time(const char *iso, char out[16])
 		strftime(out, 16, "%H:%M:%S", &tm);
 }
 
+static int parse_dns(const cJSON *o, struct netlog_entry *e)
+{
+	const char *name = get_str(o, "name"), *type = get_str(o, "type");
+	const char *answer = get_str(o, "answer"), *rcode = get_str(o, "rcode");
+	char *what;
+
+	if (!name || !type || !rcode)
+		return -1;
+	e->dns = true;
+	e->decision = NETLOG_ALLOW;
+	copy_field(e->method, sizeof e->method, type);
+	copy_field(e->scheme, sizeof e->scheme, "dns");
+	e->host = clean_dup(name);
+	if (answer)
+		what = xasprintf("answered %s", answer);
+	else
+		what = xstrdup(strcmp(rcode, "NOERROR") ? rcode : "no record of this type");
+	e->reason = clean_dup(what);
+	free(what);
+	local_time(get_str(o, "time"), e->time);
+	return 0;
+}
+
 int netlog_parse(const char *line, size_t len, struct netlog_entry *e)
 {
 	cJSON *o = cJSON_ParseWithLength(line, len);
@@ -104,6 +127,11 @@ int netlog_parse(const char *line, size_t len, struct netlog_entry *e)
 	memset(e, 0, sizeof *e);
 	if (!cJSON_IsObject(o))
 		goto out;
+	s = get_str(o, "kind");
+	if (s && !strcmp(s, "dns")) {
+		rc = parse_dns(o, e);
+		goto out;
+	}
 	decision = get_str(o, "decision");
 	host = get_str(o, "host");
 	method = get_str(o, "method");

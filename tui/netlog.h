@@ -29,6 +29,10 @@ struct netlog_entry {
 	char *rule;		/* the rule that allowed it, or NULL */
 	char *reason;		/* why it was denied or failed; "" if none */
 	int status;		/* the HTTP status the guest got */
+	/* A DNS question the sandbox's resolver answered (kind "dns"): method
+	 * is its type, host the name, reason what was answered; decision is
+	 * allow and there is no port, path or status. */
+	bool dns;
 };
 
 /* Entries kept, and how much of a long file the first read takes. */

@@ -741,6 +741,8 @@ static void draw_ingress(struct netpane *np, int y, int cols)
 
 static enum theme_elem log_style(const struct netlog_entry *e)
 {
+	if (e->dns)
+		return TH_LIST;
 	return e->decision == NETLOG_ALLOW ? TH_LOG_ALLOWED :
 	       e->decision == NETLOG_DENY ? TH_LOG_DENIED : TH_LOG_ERROR;
 }
@@ -751,6 +753,11 @@ static void format_entry(const struct netlog_entry *e, char *buf, size_t size)
 	bool dflt = e->port == (strcmp(e->scheme, "https") ? 80 : 443);
 	char url[600], port[8], detail[400];
 
+	if (e->dns) {
+		snprintf(buf, size, "%-8s %-5s %-7s %s  %s", e->time, "dns", e->method, e->host,
+			 e->reason);
+		return;
+	}
 	snprintf(port, sizeof port, ":%u", e->port);
 	if (e->tunnel)
 		snprintf(url, sizeof url, "%s:%u", e->host, e->port);

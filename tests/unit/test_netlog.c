@@ -479,6 +479,54 @@ static void narrowest_rule_for_a_connect(void)
 	policy_unref(p);
 }
 
+/* The DNS questions the resolver answered are in the same log. */
+static void parses_dns_lines(void)
+{
+	static const char a[] = "{\"time\":\"2025-06-01T12:34:50.000Z\",\"sandbox\":\"0a1b2c3d\","
+		"\"kind\":\"dns\",\"name\":\"api.test\",\"type\":\"A\",\"rcode\":\"NOERROR\","
+		"\"answer\":\"198.18.0.1\"}";
+	static const char aaaa[] = "{\"kind\":\"dns\",\"name\":\"api.test\",\"type\":\"AAAA\","
+		"\"rcode\":\"NOERROR\",\"answer\":null}";
+	static const char nx[] = "{\"kind\":\"dns\",\"name\":\"1.2.3.4\",\"type\":\"A\","
+		"\"rcode\":\"NXDOMAIN\",\"answer\":null}";
+	static const char bad[] = "{\"kind\":\"dns\",\"type\":\"A\",\"rcode\":\"NOERROR\"}";
+	struct netlog *l = xcalloc(1, sizeof *l);
+	struct netlog_entry e;
+	struct policy *p = load("{\"mode\": \"none\"}");
+	struct ruleform f;
+
+	EXPECT_INT(netlog_parse(a, strlen(a), &e), 0);
+	EXPECT(e.dns);
+	EXPECT_STR(e.method, "A");
+	EXPECT_STR(e.scheme, "dns");
+	EXPECT_STR(e.host, "api.test");
+	EXPECT_STR(e.reason, "answered 198.18.0.1");
+	EXPECT(e.path == NULL && e.rule == NULL && e.port == 0 && e.status == 0);
+	EXPECT_STR(e.time, "12:34:50");
+	EXPECT(netlog_match(&e, "198.18"));
+	EXPECT(netlog_match(&e, "API.TEST"));
+	/* Nothing to allow: the resolver answers every name. */
+	EXPECT_INT(ruleform_init_allow(&f, &e, p), -1);
+	netlog_entry_clear(&e);
+	EXPECT_INT(netlog_parse(aaaa, strlen(aaaa), &e), 0);
+	EXPECT_STR(e.reason, "no record of this type");
+	netlog_entry_clear(&e);
+	EXPECT_INT(netlog_parse(nx, strlen(nx), &e), 0);
+	EXPECT_STR(e.reason, "NXDOMAIN");
+	netlog_entry_clear(&e);
+	EXPECT_INT(netlog_parse(bad, strlen(bad), &e), -1);
+	/* Among requests, as entries of their own and not garbage. */
+	netlog_init(l, "/nonexistent", 8);
+	netlog_feed(l, a, strlen(a));
+	netlog_feed(l, "\n" DENIED "\n", strlen(DENIED) + 2);
+	EXPECT_INT(l->count, 2);
+	EXPECT_INT(l->garbage, 0);
+	EXPECT(netlog_at(l, 0)->dns && !netlog_at(l, 1)->dns);
+	netlog_free(l);
+	free(l);
+	policy_unref(p);
+}
+
 static void only_refused_requests_can_be_allowed(void)
 {
 	struct policy *p = load("{\"mode\": \"none\"}");
@@ -618,6 +666,7 @@ int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	RUN(parses_the_proxy_lines);
+	RUN(parses_dns_lines);
 	RUN(rejects_what_is_not_a_decision);
 	RUN(lines_split_across_reads);
 	RUN(garbage_lines_are_skipped);
