@@ -110,18 +110,14 @@ expect_line "... and the pane shows the rule that allowed it" 5 "rule blocked.te
 check_eq "the guest's own lookup works now and reaches the same rule" "$(blocked_direct)" 502
 check_match "... the log says so" "$(tail -1 "$PLOG")" '"decision":"error","rule":"blocked.test"'
 
-expect_line "the guest's DNS questions show in the log, with the answer" 5 \
-	"answered 198.18.0.1" "dns +A +blocked\.test +answered"
-
 # --- the filter ----------------------------------------------------------------------
-ENTRIES=$(wc -l <"$PLOG")	# every line is an entry: requests and DNS questions
 tm_keys /
 expect_screen "/ starts a filter" 5 "Filter"
 tm_keys -l "mode is none"
-expect_screen "the filter applies as it is typed" 5 "1 of $ENTRIES match"
+expect_screen "the filter applies as it is typed" 5 "1 of 3 match"
 check_match "only the matching request is shown" "$(tm_screen | grep -c 'blocked.test/x')" "^1$"
 tm_keys Enter
-check_match "Enter keeps it" "$(tm_screen)" "1 of $ENTRIES match"
+check_match "Enter keeps it" "$(tm_screen)" "1 of 3 match"
 tm_keys Escape
 expect_gone "Esc clears it" 5 "match \""
 check_match "everything is shown again" "$(tm_screen | grep -c 'blocked.test/x')" "^3$"
