@@ -27,6 +27,9 @@ int cli_diff(int argc, char **argv);
 /* backend/cli_sync.c: a host folder mirrored into a sandbox */
 int cli_sync(int argc, char **argv);
 
+/* backend/cli_s3.c: S3 buckets shared into a sandbox */
+int cli_s3(int argc, char **argv);
+
 /* backend/cli_policy.c: network policies and their decision logs */
 int cli_policy(int argc, char **argv);
 

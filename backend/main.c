@@ -38,6 +38,7 @@ static const char usage[] =
 	"  upload FILE... --vm-id ID [--dest DIR]   copy files and folders into a sandbox\n"
 	"  download ID:PATH [LOCAL]       copy a file or folder out of a sandbox\n"
 	"  sync HOSTDIR ID:GUESTDIR [--delete]   mirror a host folder into a sandbox\n"
+	"  s3 mount|umount|ls ID ...      share an S3 bucket into a sandbox\n"
 	"  diff ID [--json]               what a sandbox added, changed and deleted\n"
 	"Snapshots:\n"
 	"  snapshot create ID [--name N] [--memory]   save the disk, or the running state\n"
@@ -70,6 +71,7 @@ static const struct command commands[] = {
 	{ "upload", cli_upload },
 	{ "download", cli_download },
 	{ "sync", cli_sync },
+	{ "s3", cli_s3 },
 	{ "diff", cli_diff },
 	{ "image", cli_image },
 	{ "snapshot", cli_snapshot },

@@ -16,6 +16,7 @@
 #include "backend/disk.h"
 #include "backend/disk.h"
 #include "backend/paths.h"
+#include "backend/s3.h"
 #include "backend/util.h"
 #include "net/netns.h"
 
@@ -142,6 +143,17 @@ char **qemu_argv(const struct sandbox *sb, const struct qemu_files *f, long tsc_
 		qemu_mac(sb->id, mac);
 		add2(&a, "-netdev", xstrdup("tap,id=n0,ifname=tap0,script=no,downscript=no"));
 		add2(&a, "-device", xasprintf("virtio-net-device,netdev=n0,mac=%s", mac));
+	}
+	/* S3 mounts reach the guest through this (backend/s3.c); microvm cannot add
+	 * a device later. multidevs=remap: the FUSE mounts below it are other file
+	 * systems, whose inode numbers could clash with the share's own. */
+	if (f->share) {
+		esc = opt_escape(f->share);
+		add2(&a, "-fsdev", xasprintf("local,id=share,path=%s,security_model=none,"
+					     "multidevs=remap", esc));
+		free(esc);
+		add2(&a, "-device", xstrdup("virtio-9p-device,fsdev=share,mount_tag="
+					    S3_SHARE_TAG));
 	}
 	if (f->qmp) {
 		esc = opt_escape(f->qmp);

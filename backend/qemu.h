@@ -21,6 +21,7 @@ struct qemu_files {
 	bool incoming;		/* start paused, waiting for a saved state (-incoming defer) */
 	const char *base;	/* the image's root.img, opened read-only (NULL: none) */
 	const char *disk;	/* the sandbox's writable layer, disk.img (NULL: none) */
+	const char *share;	/* a host folder shared over virtio-9p (NULL: none) */
 };
 
 /*

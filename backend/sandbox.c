@@ -15,6 +15,7 @@
 #include "backend/paths.h"
 #include "backend/qemu.h"
 #include "backend/qmp.h"
+#include "backend/s3.h"
 #include "backend/ssh.h"
 #include "backend/util.h"
 #include "fs/image.h"
@@ -316,6 +317,8 @@ static void remove_runtime_files(const struct sandbox *sb)
 static void mark_stopped(struct sandbox *sb)
 {
 	proxy_stop(sb);
+	/* Buckets are never left mounted on the host once the guest is gone. */
+	s3_release(sb->id);
 	remove_runtime_files(sb);
 	snprintf(sb->state, sizeof sb->state, "%s", SB_STOPPED);
 	sb->pid = 0;
@@ -337,9 +340,10 @@ static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incomin
 	char *qmp = paths_vm_file(sb->id, "qmp.sock");
 	char *pidfile = paths_vm_file(sb->id, "qemu.pid");
 	char *log = paths_vm_file(sb->id, "qemu.log");
+	char *share = s3_share_dir(sb->id);
 	char *base = image_file(sb->image, "root.img"), *disk = disk_path(sb->id);
 	struct qemu_files f = { kernel, initrd, console, qmp, pidfile, incoming,
-				.base = base, .disk = disk };
+				.base = base, .disk = disk, .share = share };
 	const char *accel;
 	char **argv = NULL;
 	int rc = -1;
@@ -361,6 +365,10 @@ static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incomin
 		goto out;
 	}
 	remove_runtime_files(sb);
+	/* The folder shared over virtio-9p, S3 mounts go below it; a sandbox
+	 * starts without any (a crash may have left some). */
+	if (s3_release(sb->id) < 0 || util_mkdir_p(share, 0700) < 0)
+		goto out;
 	sb->ready_ms = 0;
 	argv = qemu_argv(sb, &f, qemu_host_tsc_khz());
 	/* The console log keeps earlier boots; this one's output starts here. */
@@ -386,6 +394,7 @@ out:
 	if (rc < 0)
 		proxy_stop(sb);
 	qemu_argv_free(argv);
+	free(share);
 	free(log);
 	free(pidfile);
 	free(qmp);
@@ -628,6 +637,9 @@ int sandbox_rm(struct sandbox *sb)
 		return -1;
 	}
 	if (sb->netns[0] && netns_remove(sb->netns) < 0)
+		return -1;
+	/* Removing the folder must never reach into a bucket still mounted there. */
+	if (s3_release(sb->id) < 0)
 		return -1;
 	return store_remove(sb->id);
 }

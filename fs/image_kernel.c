@@ -22,8 +22,11 @@
 static const char *const module_groups[] = {
 	/* the network first: SSH needs it, so dropbear starts right after */
 	"virtio_mmio virtio_net",
-	/* shared folders, vsock (the disks and overlayfs are loaded by the initrd) */
-	"virtio_blk ext4 9pnet_virtio 9p overlay vmw_vsock_virtio_transport",
+	/* vsock (the disks and overlayfs are loaded by the initrd) */
+	"virtio_blk ext4 overlay vmw_vsock_virtio_transport",
+	/* Not loaded at boot (the init reads the first two lines): the 9p share,
+	 * loaded by the first `smolvm s3 mount` (backend/s3.c). */
+	"9pnet_virtio 9p",
 };
 
 /* What the initrd loads to mount the root: the disks, ext4 (with the crc32c that its
