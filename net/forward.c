@@ -583,7 +583,7 @@ static int dial(const struct policy *p, const struct policy_rule *rule,
  * anything to read (a close, stray bytes) is dropped.
  */
 #define POOL_MAX 32
-#define POOL_IDLE_MS 2000
+#define POOL_IDLE_MS 1000	/* some servers (gunicorn) close after 2 s */
 
 struct kept {
 	bool used, tls;
