@@ -15,6 +15,10 @@
 #   code URL [CURL ARGS...]     the HTTP status curl in the guest got (000: none)
 #   set_policy JSON             replace the policy of the sandbox in $VM_DIR
 #   last_log                    its proxy's last decision line
+#   netlab_resolver             the address of the resolver in /etc/resolv.conf, made
+#                               one of the lab's (after netlab_up), to listen on it
+#   netlab_ca DIR               a test CA for upstream TLS: DIR/ca.pem, DIR/ca.key
+#   netlab_cert DIR NAME DNS... a certificate from it: DIR/NAME.pem, DIR/NAME.key
 if [ -z "${SMOLVM_NETLAB_UNSHARED:-}" ]; then
 	export SMOLVM_NETLAB_UNSHARED=1
 	exec unshare -n -- bash "$0" "$@"
@@ -32,6 +36,14 @@ netlab_up() {
 		ip link add outside type veth peer name outside-peer
 	ip link set outside up
 	for a in "$@"; do ip addr add "$a/32" dev outside; done
+}
+
+netlab_resolver() {
+	local a
+	a=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
+	[ -n "$a" ] || return 1
+	case $a in 127.*) ;; *) ip addr add "$a/32" dev outside || return 1 ;; esac
+	echo "$a"
 }
 
 # netlab_listen LOG CMD... (CMD runs the listener, perhaps in another
@@ -82,3 +94,28 @@ set_policy() {
 	mv "$VM_DIR/policy.tmp" "$VM_DIR/policy.json"
 }
 last_log() { tail -1 "$PLOG"; }
+
+# openssl's chatter goes to DIR/openssl.log.
+netlab_openssl() { local dir=$1; shift; openssl "$@" >>"$dir/openssl.log" 2>&1; }
+netlab_ec_key() { netlab_openssl "$1" genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2"; }
+
+netlab_ca() {
+	mkdir -p "$1"
+	netlab_ec_key "$1" "$1/ca.key" &&
+		netlab_openssl "$1" req -x509 -new -key "$1/ca.key" -out "$1/ca.pem" -days 2 \
+			-subj "/CN=smolvm test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+}
+
+netlab_cert() {
+	local dir=$1 name=$2 san= d; shift 2
+	for d in "$@"; do san+="${san:+,}DNS:$d"; done
+	printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+		"$san" >"$dir/$name.ext"
+	netlab_ec_key "$dir" "$dir/$name.key" &&
+		netlab_openssl "$dir" req -new -key "$dir/$name.key" -out "$dir/$name.csr" \
+			-subj "/CN=$1" &&
+		netlab_openssl "$dir" x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" \
+			-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/$name.pem" -days 2 \
+			-extfile "$dir/$name.ext"
+}

@@ -65,6 +65,13 @@ set_policy '{"mode": "allowlist", "rules": [
 ]}'
 g "nslookup api.test $HOST_IP"
 check_match "DNS answers a name with the synthetic address" "$OUT" "198\.18\.0\.1"
+check_match "... and logs the question with its answer" "$(grep '"kind":"dns"' "$PLOG" | tail -2)" \
+	'"sandbox":"'"$ID"'","kind":"dns","name":"api.test","type":"A","rcode":"NOERROR","answer":"198\.18\.0\.1"}$'
+check_match "... an AAAA question too, answered with no record" "$(grep '"kind":"dns"' "$PLOG" | tail -2)" \
+	'"kind":"dns","name":"api.test","type":"AAAA","rcode":"NOERROR","answer":null}$'
+g "nslookup -type=txt nothing.test $HOST_IP; true"
+check_match "... every type of question" "$(grep '"kind":"dns"' "$PLOG" | tail -1)" \
+	'"name":"nothing.test","type":"TXT","rcode":"NOERROR","answer":null}$'
 g "curl -sS -m 10 http://api.test/v1/x"
 check_eq "an allowed request goes through" "$OUT" "hello /v1/x from $API:80 host=api.test"
 check "... and reached the API" seen "^http $API:80 GET /v1/x$"
@@ -73,12 +80,15 @@ check_match "... and is logged with its rule" "$LINE" \
 	'"sandbox":"'"$ID"'","kind":"http","method":"GET","scheme":"http","host":"api.test","port":80,"path":"/v1/x","decision":"allow","rule":"api"'
 check_match "... with status, bytes, address and duration" "$LINE" \
 	'"status":200,"bytes_up":0,"bytes_down":[1-9][0-9]*,"address":"198\.51\.100\.10","duration_ms":[0-9]+'
-check "every log line is one JSON object with the fields" python3 -c '
+check "every log line is one JSON object with the fields of its kind" python3 -c '
 import json, sys
-need = {"time", "sandbox", "kind", "method", "scheme", "host", "port", "path", "decision",
-        "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"}
+common = {"time", "sandbox", "kind"}
+need = {"dns": common | {"name", "type", "rcode", "answer"},
+        "request": common | {"method", "scheme", "host", "port", "path", "decision", "rule",
+                             "reason", "status", "bytes_up", "bytes_down", "duration_ms"}}
 for line in open(sys.argv[1]):
-    missing = need - set(json.loads(line))
+    j = json.loads(line)
+    missing = need["dns" if j.get("kind") == "dns" else "request"] - set(j)
     assert not missing, (line, missing)' "$PLOG"
 
 check_eq "/v1/chatty is not /v1/chat" "$(code http://api.test/v1/chatty)" 403

@@ -25,20 +25,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the test's own CA and server certificates ---------------------------------
-mkdir -p "$PKI"
-pki() { openssl "$@" >>"$PKI/openssl.log" 2>&1; }
-ec_key() { pki genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-ec_key "$PKI/ca.key" &&
-	pki req -x509 -new -key "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 \
-		-subj "/CN=smolvm https test CA" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" &&
-	ec_key "$PKI/api.key" &&
-	pki req -new -key "$PKI/api.key" -out "$PKI/api.csr" -subj "/CN=api.test" &&
-	printf 'subjectAltName=DNS:api.test,DNS:other.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$PKI/api.ext" &&
-	pki x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/api.pem" -days 2 -extfile "$PKI/api.ext" &&
-	ec_key "$PKI/self.key" &&
-	pki req -x509 -new -key "$PKI/self.key" -out "$PKI/self.pem" -days 2 \
+netlab_ca "$PKI" && netlab_cert "$PKI" api api.test other.test &&
+	netlab_ec_key "$PKI" "$PKI/self.key" &&
+	netlab_openssl "$PKI" req -x509 -new -key "$PKI/self.key" -out "$PKI/self.pem" -days 2 \
 		-subj "/CN=selfsigned.test" -addext "subjectAltName=DNS:selfsigned.test,DNS:tunnel.test"
 check "the test CA and certificates are made" test -s "$PKI/self.pem"
 cp "$PKI/ca.pem" "$SMOLVM_HOME/upstream-ca.pem"
@@ -162,12 +151,15 @@ check_eq "... through CONNECT too" \
 check_match "... logged as a connect under the rule" "$(last_log)" \
 	'"kind":"connect","method":"CONNECT","scheme":"https","host":"tunnel.test","port":443,"path":null,"decision":"allow","rule":"tunnel"'
 
-check "every log line is one JSON object with the fields" python3 -c '
+check "every log line is one JSON object with the fields of its kind" python3 -c '
 import json, sys
-need = {"time", "sandbox", "kind", "method", "scheme", "host", "port", "path", "decision",
-        "rule", "reason", "status", "bytes_up", "bytes_down", "duration_ms"}
+common = {"time", "sandbox", "kind"}
+need = {"dns": common | {"name", "type", "rcode", "answer"},
+        "request": common | {"method", "scheme", "host", "port", "path", "decision", "rule",
+                             "reason", "status", "bytes_up", "bytes_down", "duration_ms"}}
 for line in open(sys.argv[1]):
-    missing = need - set(json.loads(line))
+    j = json.loads(line)
+    missing = need["dns" if j.get("kind") == "dns" else "request"] - set(j)
     assert not missing, (line, missing)' "$PLOG"
 
 check "rm --force removes the sandbox" "$SMOLVM" rm --force "$NAME"

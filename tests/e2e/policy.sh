@@ -107,6 +107,8 @@ check_match "... with a row per decision" "$OUT" \
 	'^[0-9]{2}-[0-9]{2} [0-9:]{8} +deny +GET +http://api\.test/v1/new +no rule for this host allows this path +403 +0/[0-9]+ +[0-9]+$'
 check_match "... naming the rule of an allowed one" "$OUT" \
 	'^[0-9]{2}-[0-9]{2} [0-9:]{8} +allow +GET +http://api\.test/v1/new +api +200 +0/[0-9]+ +[0-9]+$'
+check_match "... and a row for each DNS question the guest's resolver answered" "$OUT" \
+	'^[0-9]{2}-[0-9]{2} [0-9:]{8} +dns +A +api\.test +answered 198\.18\.0\.1 +- +- +-$'
 check_eq "... one row for each line of the log" "$(($(wc -l <<<"$OUT") - 1))" \
 	"$(wc -l <"$VM_DIR/policy.log")"
 

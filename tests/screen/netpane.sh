@@ -6,7 +6,8 @@
 # rules are added through the form (a bad one names the field and writes
 # nothing), full internet goes on and off after asking, a rule is deleted,
 # the log is filtered, a policy file that does not load shows why, and the
-# prefix key opens the pane from a shell.
+# prefix key opens the pane from a shell; a rule edited in the pane lets
+# the guest's refused request through to a real upstream.
 #
 # The whole test runs in a network namespace of its own (unshare -n), so the
 # proxy's upstream lookups for the test's made-up names go nowhere.
@@ -16,8 +17,14 @@ if [ -z "${SMOLVM_NETPANE_UNSHARED:-}" ]; then
 fi
 source "$(dirname "$0")/../lib.sh"
 t_setup_home
-trap 'tm_stop; t_cleanup_home' EXIT
 ip link set lo up
+# The upstream for the edit test: a listener on this namespace's loopback,
+# which a rule reaches through its resolve pin.
+SEEN=$SMOLVM_HOME/seen.log
+python3 "$TESTS_DIR/e2e/egress_listener.py" "$SEEN" http:127.0.0.1:8080 &
+LISTENER=$!
+trap 'kill $LISTENER 2>/dev/null; tm_stop; t_cleanup_home' EXIT
+wait_until 10 grep -qx ready "$SEEN" || { fail "the upstream listener starts"; exit 1; }
 
 # The screen line holding TEXT (first match).
 tm_line() { tm_screen | grep -F -- "$1" | head -1; }
@@ -110,14 +117,18 @@ expect_line "... and the pane shows the rule that allowed it" 5 "rule blocked.te
 check_eq "the guest's own lookup works now and reaches the same rule" "$(blocked_direct)" 502
 check_match "... the log says so" "$(tail -1 "$PLOG")" '"decision":"error","rule":"blocked.test"'
 
+expect_line "the guest's DNS questions show in the log, with the answer" 5 \
+	"answered 198.18.0.1" "dns +A +blocked\.test +answered"
+
 # --- the filter ----------------------------------------------------------------------
+ENTRIES=$(wc -l <"$PLOG")	# every line is an entry: requests and DNS questions
 tm_keys /
 expect_screen "/ starts a filter" 5 "Filter"
 tm_keys -l "mode is none"
-expect_screen "the filter applies as it is typed" 5 "1 of 3 match"
+expect_screen "the filter applies as it is typed" 5 "1 of $ENTRIES match"
 check_match "only the matching request is shown" "$(tm_screen | grep -c 'blocked.test/x')" "^1$"
 tm_keys Enter
-check_match "Enter keeps it" "$(tm_screen)" "1 of 3 match"
+check_match "Enter keeps it" "$(tm_screen)" "1 of $ENTRIES match"
 tm_keys Escape
 expect_gone "Esc clears it" 5 "match \""
 check_match "everything is shown again" "$(tm_screen | grep -c 'blocked.test/x')" "^3$"
@@ -179,6 +190,42 @@ tm_keys y
 expect_gone "y deletes it" 5 "docs.example.org"
 check_fails "... from policy.json" policy_has '"docs"'
 check "the other rule stays" policy_has '"id":"blocked.test"'
+
+# --- an edit in the pane applies to the running sandbox -------------------------------------
+PROXY_PID=$(cat "$VM_DIR/proxy.pid")
+api_get() {
+	"$SMOLVM" exec "$NAME" -- curl -s -m 10 -w ' %{http_code}' http://api.test:8080/v1/new
+}
+python3 - "$POLICY" <<'EOF2'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["rules"].append({"id": "api", "scheme": "http", "host": "api.test", "port": 8080,
+                   "paths": ["/v1/ok"], "resolve": ["127.0.0.1"]})
+json.dump(p, open(sys.argv[1] + ".tmp", "w"))
+EOF2
+mv "$POLICY.tmp" "$POLICY"
+expect_line "a rule for an upstream that exists is listed" 5 "/v1/ok" "api +http +api\.test[^ ]* +8080 +/v1/ok"
+check_match "the guest is refused a path it does not list" "$(api_get)" ' 403$'
+check_fails "... which never reached the upstream" grep -q "GET /v1/new" "$SEEN"
+tm_keys End
+tm_keys e
+expect_screen "e edits that rule" 5 "Edit rule"
+check_match "... filled in" "$(tm_line "Host ")" "api\.test"
+tm_keys Tab Tab Tab Tab
+tm_keys C-u
+tm_keys -l '/v1/ok, /v1/new'
+tm_keys Enter
+expect_gone "Enter saves the edit" 5 "Edit rule"
+expect_line "the rule lists the new path" 5 "/v1/ok" "api +http +api\.test[^ ]* +8080 +/v1/ok /v1/new"
+check_match "... in policy.json, with its pin kept" "$(compact)" \
+	'"id":"api",.*"paths":\["/v1/ok","/v1/new"\],.*"resolve":\["127.0.0.1"\]'
+OUT=$(api_get)
+check_match "the guest's request now passes" "$OUT" ' 200$'
+check_match "... and the upstream answered it" "$OUT" '^hello /v1/new from 127\.0\.0\.1:8080 host=api\.test:8080$'
+check "... having seen it" grep -qx "http 127.0.0.1:8080 GET /v1/new" "$SEEN"
+check_match "... judged by the edited rule" "$(grep '"path":"/v1/new"' "$PLOG" | tail -1)" \
+	'"decision":"allow","rule":"api".*"status":200'
+check_eq "... by the same proxy (no restart)" "$(cat "$VM_DIR/proxy.pid")" "$PROXY_PID"
 
 # --- a policy file that does not load -------------------------------------------------------
 GOOD=$(cat "$POLICY")
