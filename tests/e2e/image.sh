@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # e2e: the guest image. The shared image is current (a second build is a
-# no-op) and listed; it holds what the guest contract promises; it boots
-# under plain QEMU in a namespace of our own to SMOLVM_READY, takes the
+# no-op) and listed; it holds what the guest contract promises (a small
+# initrd that mounts the root, and root.img, a read-only ext4 with the
+# rest, every file root's); it boots under plain QEMU from the base disk
+# alone, in a namespace of our own, to SMOLVM_READY, takes the
 # pinned host key and the user key, and `poweroff -f` ends QEMU. In a
 # private home: the guest host key is made once per install, --force
 # rebuilds offline from the cached kernel package with a sandbox running and
 # keeps that key (so `smolvm exec` on the sandbox still passes the pin), a
-# changed guest init triggers a rebuild, a killed build leaves the old image
+# changed guest init (either one) triggers a rebuild, a killed build leaves the old image
 # working, and a missing host tool is named with its package.
 source "$(dirname "$0")/../lib.sh"
 t_setup_home
@@ -83,17 +85,48 @@ check_match "host_ed25519.pub is one OpenSSH line" "$(cat "$IMG/host_ed25519.pub
 	'^ssh-ed25519 AAAA[A-Za-z0-9+/=]+$'
 check_eq "host_ed25519.pub has exactly one line" "$(wc -l <"$IMG/host_ed25519.pub")" 1
 check_eq "initrd.img is an uncompressed newc cpio" "$(head -c 6 "$IMG/initrd.img")" 070701
+check "initrd.img is small: only what mounts the root (under 8 MiB)" \
+	test "$(stat -c %s "$IMG/initrd.img")" -lt $((8 << 20))
 list=$(cpio -it --quiet <"$IMG/initrd.img" 2>&1)
-for f in init bin/busybox bin/sh sbin/modprobe usr/sbin/dropbear usr/lib/sftp-server usr/bin/curl \
-	etc/ssl/certs/ca-certificates.crt etc/dropbear/dropbear_ed25519_host_key \
-	root/.ssh/authorized_keys etc/passwd etc/profile dev/console lib64/ld-linux-x86-64.so.2 \
-	"lib/modules/$release/modules.dep"; do
+for f in init bin/busybox bin/sh bin/mount bin/modprobe bin/switch_root dev/console \
+	etc/smolvm/modules "lib/modules/$release/modules.dep"; do
 	check "the initrd has /$f" grep -qxF "$f" <<<"$list"
 done
-for m in virtio_net virtio_blk ext4 jbd2 9pnet_virtio 9p overlay vmw_vsock_virtio_transport; do
+for m in virtio_mmio virtio_blk crc32c_generic ext4 jbd2 overlay; do
 	check "the initrd has the $m module" grep -q "/$m\.ko$" <<<"$list"
 done
-(cd "$WORK" && cpio -id --quiet root/.ssh/authorized_keys etc/passwd <"$IMG/initrd.img")
+for f in usr/sbin/dropbear etc/dropbear/dropbear_ed25519_host_key root/.ssh/authorized_keys; do
+	check "the initrd has no /$f (it is in root.img)" test -z "$(grep -xF "$f" <<<"$list")"
+done
+(cd "$WORK" && cpio -i --quiet --to-stdout init <"$IMG/initrd.img") >"$WORK/boot"
+check "the initrd's /init is fs/guest/boot" cmp -s "$WORK/boot" "$SRC_DIR/fs/guest/boot"
+
+sb=$(dumpe2fs -h "$IMG/root.img" 2>/dev/null)
+check_match "root.img is an ext4 file system labelled smolvm-base" "$sb" \
+	"^Filesystem volume name: +smolvm-base$"
+check "root.img has no journal (it is never written)" test -z "$(grep -E '^Filesystem features:.*has_journal' <<<"$sb")"
+# path_in_root PATH: is PATH (a file, link or directory) in root.img?
+path_in_root() { debugfs -R "stat \"$1\"" "$IMG/root.img" 2>&1 | grep -q '^Inode: '; }
+for f in init bin/busybox bin/sh sbin/modprobe usr/sbin/dropbear usr/lib/sftp-server usr/bin/curl \
+	etc/ssl/certs/ca-certificates.crt etc/dropbear/dropbear_ed25519_host_key \
+	root/.ssh/authorized_keys etc/passwd etc/profile lib64/ld-linux-x86-64.so.2 \
+	etc/smolvm/hosts "lib/modules/$release/modules.dep"; do
+	check "root.img has /$f" path_in_root "/$f"
+done
+mods=$(debugfs -R "rdump /lib/modules $WORK" "$IMG/root.img" >/dev/null 2>&1; find "$WORK/modules" -name '*.ko')
+for m in virtio_net virtio_blk ext4 jbd2 9pnet_virtio 9p overlay vmw_vsock_virtio_transport; do
+	check "root.img has the $m module" grep -q "/$m\.ko$" <<<"$mods"
+done
+for f in hostname hosts resolv.conf; do
+	check_match "/etc/$f in root.img is a link into /run (made at boot)" \
+		"$(debugfs -R "stat /etc/$f" "$IMG/root.img" 2>/dev/null)" \
+		'Fast link dest: "\.\./run/smolvm/etc/'"$f"'"'
+done
+owners=$(debugfs -R "ls -p /usr/sbin" "$IMG/root.img" 2>/dev/null; debugfs -R "ls -p /root/.ssh" "$IMG/root.img" 2>/dev/null)
+check "root.img's files belong to root" test -z "$(awk -F/ 'NF > 5 && ($4 != 0 || $5 != 0)' <<<"$owners")"
+mkdir -p "$WORK/root/.ssh" "$WORK/etc"
+debugfs -R "dump /root/.ssh/authorized_keys $WORK/root/.ssh/authorized_keys" "$IMG/root.img" 2>/dev/null
+debugfs -R "dump /etc/passwd $WORK/etc/passwd" "$IMG/root.img" 2>/dev/null
 check_eq "the user key is authorised for root" "$(cat "$WORK/root/.ssh/authorized_keys")" \
 	"$(cat "$SMOLVM_HOME/keys/id_ed25519.pub")"
 check_eq "the user key is private" "$(stat -L -c %a "$SMOLVM_HOME/keys/id_ed25519")" 600
@@ -111,6 +144,8 @@ t0=$(now_ms)
 ip netns exec "$NS" qemu-system-x86_64 -M microvm -accel tcg -cpu max -m 256 -smp 1 \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
+	-drive if=none,id=base,file="$IMG/root.img",format=raw,readonly=on \
+	-device virtio-blk-device,drive=base,serial=smolvm-base \
 	-append "console=ttyS0 quiet panic=-1 tsc_early_khz=$khz smolvm.ip=10.77.0.2/30 smolvm.gw=10.77.0.1 smolvm.name=imgtest" \
 	-serial "file:$WORK/console.log" \
 	-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-device,netdev=n0 &
@@ -137,6 +172,9 @@ check_match "the default route is via smolvm.gw" "$OUT" "default via 10.77.0.1"
 check_match "PATH includes the sbin directories" "$OUT" "(^|:)/sbin(:|$)"
 run gssh 'cat /proc/1/comm; mount'
 expect "PID 1 is busybox init once booted" 0 "^init$"
+expect "the root is the overlay over the base disk" 0 "^overlay on / type overlay .*lowerdir=/run/smolvm/lower"
+expect "without a writable disk the changes go to RAM" 0 "^tmpfs on /run/smolvm/upper type tmpfs"
+check_match "and the console says so" "$(cat "$WORK/console.log")" "changes are kept in RAM only"
 expect "/dev/pts is mounted with ptmxmode=666" 0 "^devpts on /dev/pts .*ptmxmode=666"
 expect "/tmp is a tmpfs" 0 "^tmpfs on /tmp type tmpfs"
 run gssh 'lsmod'
@@ -176,10 +214,11 @@ priv() { SMOLVM_HOME=$H "$SMOLVM" "$@"; }
 
 run priv image build
 expect "a build in a private home succeeds" 0 "^built image tiny"
-expect "the build numbers its steps" 0 "^\[1/8\] checking the host's tools$"
-expect "the last step packs the initrd" 0 "^\[8/8\] packing the initrd$"
+expect "the build numbers its steps" 0 "^\[1/9\] checking the host's tools$"
+expect "a step packs the initrd" 0 "^\[8/9\] packing the initrd$"
+expect "the last step makes root.img" 0 "^\[9/9\] making root.img$"
 expect "the build says where the image went and its size" 0 \
-	"^built image tiny in [0-9.]+s: $H/images/tiny \(vmlinuz [0-9.]+ MiB, initrd.img [0-9.]+ MiB\)$"
+	"^built image tiny in [0-9.]+s: $H/images/tiny \(vmlinuz [0-9.]+ MiB, initrd.img [0-9.]+ MiB, root.img [0-9.]+ MiB\)$"
 check "the private home got its own user key" test -s "$H/keys/id_ed25519"
 expect "the first build makes the guest host key" 0 "^ +made the guest SSH host key $H/keys/guest_host_ed25519$"
 check_eq "the guest host key is private" "$(stat -c %a "$H/keys/guest_host_ed25519")" 600
@@ -188,7 +227,7 @@ check_eq "the image pins the install's guest host key" \
 key1=$(cat "$H/images/tiny/host_ed25519.pub")
 user1=$(cat "$H/keys/id_ed25519.pub")
 
-# A sandbox booted from the image keeps its host key in RAM across a rebuild.
+# A sandbox booted from the image keeps its base open across a rebuild.
 run priv create --name "$SB"
 expect "create a sandbox in the private home" 0 "^[0-9a-f]{8}$"
 run unshare -n env SMOLVM_HOME="$H" "$SMOLVM" image build --force
@@ -196,9 +235,9 @@ expect "--force rebuilds offline with a sandbox running" 0 "^built image tiny"
 expect "--force offline uses the cached kernel package" 0 "^ +linux-image-.* \(cached\)$"
 check_eq "the rebuild kept the guest host key" "$(cat "$H/images/tiny/host_ed25519.pub")" "$key1"
 check_eq "the rebuild kept the user key" "$(cat "$H/keys/id_ed25519.pub")" "$user1"
-(cd "$WORK" && cpio -id --quiet etc/dropbear/dropbear_ed25519_host_key <"$H/images/tiny/initrd.img")
-check "the rebuilt initrd holds the install's guest host key" \
-	cmp -s "$WORK/etc/dropbear/dropbear_ed25519_host_key" "$H/keys/guest_host_ed25519"
+debugfs -R "dump /etc/dropbear/dropbear_ed25519_host_key $WORK/host_key" "$H/images/tiny/root.img" 2>/dev/null
+check "the rebuilt root.img holds the install's guest host key" \
+	cmp -s "$WORK/host_key" "$H/keys/guest_host_ed25519"
 run priv exec "$SB" -- uname -s
 expect "exec on the sandbox still passes the host key pin after the rebuild" 0 "^Linux$"
 run priv rm --force "$SB"
@@ -215,22 +254,27 @@ data=$WORK/data
 mkdir -p "$data/fs/guest"
 ln -s "$SRC_DIR/themes" "$data/themes"
 { cat "$SRC_DIR/fs/guest/init"; echo "# changed"; } >"$data/fs/guest/init"
+cp "$SRC_DIR/fs/guest/boot" "$data/fs/guest/boot"
 run env SMOLVM_DATADIR="$data" SMOLVM_HOME="$H" "$SMOLVM" image build
 expect "a changed guest init triggers a rebuild" 0 "^building image tiny \(the guest init changed\)$"
 expect "and the rebuild succeeds" 0 "^built image tiny"
+echo "# changed" >>"$data/fs/guest/boot"
+run env SMOLVM_DATADIR="$data" SMOLVM_HOME="$H" "$SMOLVM" image build
+expect "a changed initrd init triggers a rebuild" 0 "^building image tiny \(the guest init changed\)$"
 
 # Kill a build half way: the old image must stay whole, and the next build
 # must clear what the killed one left.
 manifest=$(cat "$H/images/tiny/manifest.json")
 SMOLVM_HOME=$H "$SMOLVM" image build --force 2>"$WORK/killed.log" &
 bpid=$!
-wait_until 60 grep -q '^\[4/8\]' "$WORK/killed.log"
+wait_until 60 grep -q '^\[4/9\]' "$WORK/killed.log"
 kill -KILL "$bpid"
 wait "$bpid" 2>/dev/null
 check_eq "a killed build leaves the old image in place" \
 	"$(cat "$H/images/tiny/manifest.json")" "$manifest"
 check "a killed build leaves a complete image" \
-	test -s "$H/images/tiny/vmlinuz" -a -s "$H/images/tiny/initrd.img" -a -s "$H/images/tiny/manifest.json"
+	test -s "$H/images/tiny/vmlinuz" -a -s "$H/images/tiny/initrd.img" -a -s "$H/images/tiny/root.img" \
+	-a -s "$H/images/tiny/manifest.json"
 run priv image build --force
 expect "the next build succeeds" 0 "^built image tiny"
 check_eq "and leaves no work directories behind" \
