@@ -552,8 +552,11 @@ static int parse_resolve(struct policy_rule *r, const cJSON *o, const char *wher
 	char f[WHERE_MAX], fi[WHERE_MAX], q[QUOTE_MAX];
 	size_t i = 0;
 
-	if (get_array(o, "resolve", where, POLICY_LIST_MAX, &a) < 0 || !a)
-		return a ? -1 : 0;
+	/* get_array leaves a NULL on a type error as when "resolve" is missing. */
+	if (get_array(o, "resolve", where, POLICY_LIST_MAX, &a) < 0)
+		return -1;
+	if (!a)
+		return 0;
 	field(f, where, "resolve");
 	if (r->host_is_ip)
 		return fail(f, "the host is an address already: leave \"resolve\" out");
@@ -712,8 +715,10 @@ static int parse_secrets(struct policy *p, const cJSON *root)
 	char fi[WHERE_MAX], q[QUOTE_MAX];
 	size_t i = 0;
 
-	if (get_array(root, "secrets", "", POLICY_SECRETS_MAX, &a) < 0 || !a)
-		return a ? -1 : 0;
+	if (get_array(root, "secrets", "", POLICY_SECRETS_MAX, &a) < 0)
+		return -1;
+	if (!a)
+		return 0;
 	p->secrets = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof *p->secrets);
 	cJSON_ArrayForEach(v, a) {
 		const char *s;

@@ -2,9 +2,14 @@
  * scrubbing, and replacement in bodies that arrive in pieces. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "backend/paths.h"
+#include "backend/util.h"
 #include "net/http.h"
 #include "net/inject.h"
+#include "net/policy.h"
+#include "net/secrets.h"
 #include "tests/unit/unit.h"
 
 #define PH1 "smolvm-ph-0123456789abcdef0123456789abcdef"
@@ -277,6 +282,116 @@ static void test_text_body(void)
 	}
 }
 
+static struct policy *load(const char *text)
+{
+	struct policy *p = NULL;
+
+	if (policy_load(text, strlen(text), &p) < 0)
+		return NULL;
+	return p;
+}
+
+static void test_policy_secrets(void)
+{
+	struct policy *p = load("{\"mode\": \"none\", \"secrets\": [\"API_KEY\", \"_X2\"]}"), *q;
+	char *text;
+
+	EXPECT(p && p->n_secrets == 2);
+	if (!p)
+		return;
+	EXPECT_STR(p->secrets[1], "_X2");
+	text = policy_to_json(p);
+	EXPECT(strstr(text, "\"secrets\":") && strstr(text, "[\"API_KEY\", \"_X2\"]"));
+	q = load(text);
+	EXPECT(q && q->n_secrets == 2);
+	free(text);
+	policy_unref(q);
+	/* Without secrets nothing is written. */
+	q = load("{\"mode\": \"none\"}");
+	text = policy_to_json(q);
+	EXPECT(!strstr(text, "secrets"));
+	free(text);
+	policy_unref(q);
+
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [\"api_key\"]}"));
+	EXPECT(strstr(err_msg(), "secrets[0]: \"api_key\" is not a secret's name"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [\"1X\"]}"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [\"\"]}"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [\"A-B\"]}"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [\"A\", \"A\"]}"));
+	EXPECT(strstr(err_msg(), "secrets[1]: \"A\" repeats secrets[0]"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": \"A\"}"));
+	EXPECT(!load("{\"mode\": \"none\", \"secrets\": [1]}"));
+	/* The same shape of check for a rule's resolve list. */
+	EXPECT(!load("{\"mode\": \"allowlist\", \"rules\": [{\"id\": \"a\", \"scheme\": \"http\", "
+		     "\"host\": \"a.test\", \"resolve\": \"127.0.0.1\"}]}"));
+	EXPECT(strstr(err_msg(), "rules[0].resolve: must be an array"));
+
+	/* create --secret adds names once, to a policy or to the default one. */
+	EXPECT_INT(secrets_policy_with(p, (char *[]){ "B", "API_KEY", "B" }, 3, &q), 0);
+	EXPECT(q && q->n_secrets == 3 && !strcmp(q->secrets[2], "B"));
+	policy_unref(q);
+	EXPECT_INT(secrets_policy_with(NULL, (char *[]){ "C" }, 1, &q), 0);
+	EXPECT(q && q->mode == POLICY_NONE && q->n_secrets == 1);
+	policy_unref(q);
+	EXPECT_INT(secrets_policy_with(NULL, (char *[]){ "c" }, 1, &q), -1);
+	policy_unref(p);
+}
+
+static void test_secrets_attach(void)
+{
+	char home[] = "/tmp/smolvm-test-inject.XXXXXX";
+	struct policy *p = load("{\"mode\": \"none\", \"secrets\": [\"A\", \"B\"]}");
+	struct policy *p2 = load("{\"mode\": \"none\", \"secrets\": [\"B\", \"C\"]}");
+	struct secrets s1, s2, s3;
+	bool changed;
+	char *dir, *cmd;
+
+	if (!mkdtemp(home) || !p || !p2)
+		abort();
+	setenv("SMOLVM_HOME", home, 1);
+	paths_reset();
+	dir = paths_vm_dir("0000abcd");
+	util_mkdir_p(dir, 0700);
+	EXPECT_INT(secrets_load("0000abcd", &s1), 0);
+	EXPECT_INT(s1.n, 0);
+	EXPECT_INT(secrets_attach("0000abcd", p, &s1, &changed), 0);
+	EXPECT(changed && s1.n == 2);
+	EXPECT(inject_placeholder_valid(s1.v[0].placeholder));
+	EXPECT(strcmp(s1.v[0].placeholder, s1.v[1].placeholder));
+	EXPECT_INT(secrets_attach("0000abcd", p, NULL, &changed), 0);
+	EXPECT(!changed);
+	/* B keeps its placeholder, A goes, C gets a new one. */
+	EXPECT_INT(secrets_attach("0000abcd", p2, NULL, &changed), 0);
+	EXPECT(changed);
+	EXPECT_INT(secrets_load("0000abcd", &s2), 0);
+	EXPECT(s2.n == 2 && !strcmp(s2.v[0].name, "B") && !strcmp(s2.v[1].name, "C"));
+	EXPECT_STR(s2.v[0].placeholder, secrets_find(&s1, "B")->placeholder);
+	EXPECT(!secrets_find(&s2, "A"));
+	/* The guest command sets exactly these, and restarts the SSH server with -e. */
+	cmd = secrets_guest_cmd(&s2);
+	EXPECT(strstr(cmd, " B=smolvm-ph-") && strstr(cmd, " C=smolvm-ph-") && !strstr(cmd, " A="));
+	EXPECT(strstr(cmd, "\"$@\" -e"));
+	free(cmd);
+	/* A damaged file is refused when read, and replaced by attach. */
+	{
+		char *f = paths_vm_file("0000abcd", SECRETS_FILE);
+
+		util_write_atomic(f, "{\"secrets\": [{\"name\": \"B\"}]}", 29, 0600);
+		EXPECT_INT(secrets_load("0000abcd", &s3), -1);
+		EXPECT_INT(secrets_attach("0000abcd", p2, &s3, NULL), 0);
+		EXPECT(s3.n == 2 && inject_placeholder_valid(s3.v[0].placeholder));
+		secrets_free(&s3);
+		free(f);
+	}
+	secrets_free(&s1);
+	secrets_free(&s2);
+	policy_unref(p);
+	policy_unref(p2);
+	util_rm_rf(home);
+	free(dir);
+}
+
 int main(void)
 {
 	RUN(test_placeholder);
@@ -286,5 +401,7 @@ int main(void)
 	RUN(test_stream_scrub);
 	RUN(test_stream_request);
 	RUN(test_text_body);
+	RUN(test_policy_secrets);
+	RUN(test_secrets_attach);
 	UNIT_EXIT();
 }
