@@ -5,12 +5,9 @@
 
 #include "backend/args.h"
 #include "backend/cli.h"
-#include "backend/disk.h"
 #include "backend/store.h"
 #include "backend/util.h"
 #include "fs/diff.h"
-#include "fs/extfs.h"
-#include "fs/image.h"
 
 #define EXIT_USAGE 2
 
@@ -22,49 +19,6 @@ static const char diff_usage[] =
 	"layer is held still for the moment it is read) and on a stopped one.\n"
 	"\n"
 	"  --json  an array of {\"change\", \"path\", \"type\", \"size\"}\n";
-
-/* Read the sandbox's layer; a running one is frozen meanwhile, so the file is whole. */
-static int read_changes(const struct sandbox *sb, struct diff_change **c, size_t *n)
-{
-	char *disk = disk_path(sb->id), *base = image_file(sb->image, "root.img");
-	bool running = store_qemu_alive(sb);
-	int rc = -1;
-
-	if (!util_exists(disk)) {
-		err_set("sandbox %s has no writable disk (%s): it was made by an older smolvm",
-			sb->name, disk);
-		goto out;
-	}
-	if (!util_exists(base)) {
-		err_set("the image '%s' of sandbox %s has no root.img: run `smolvm image build`",
-			sb->image, sb->name);
-		goto out;
-	}
-	if (running && strcmp(sb->state, SB_RUNNING)) {
-		err_set("sandbox %s is %s; try again once it runs or has stopped", sb->name,
-			sb->state);
-		goto out;
-	}
-	if (running) {
-		if (disk_freeze(sb) < 0)
-			goto out;
-		rc = diff_layers(disk, base, c, n);
-		if (disk_thaw(sb) < 0 && rc == 0) {
-			diff_free(*c, *n);
-			rc = -1;
-		}
-		goto out;
-	}
-	/* Killed without a clean power-off: what the journal holds is part of the state. */
-	int dirty = extfs_needs_recovery(disk);
-	if (dirty < 0 || (dirty && extfs_recover(disk) < 0))
-		goto out;
-	rc = diff_layers(disk, base, c, n);
-out:
-	free(disk);
-	free(base);
-	return rc;
-}
 
 int cli_diff(int argc, char **argv)
 {
@@ -99,7 +53,7 @@ int cli_diff(int argc, char **argv)
 	/* a running sandbox is reached over SSH, from inside its namespace */
 	if (store_qemu_alive(&sb) && cli_need_root("diff") < 0)
 		goto out;
-	if (read_changes(&sb, &c, &n) < 0) {
+	if (diff_sandbox(&sb, &c, &n) < 0) {
 		fprintf(stderr, "smolvm diff: %s\n", err_msg());
 		goto out;
 	}

@@ -9,6 +9,7 @@
 #include "backend/disk.h"
 #include "backend/util.h"
 #include "fs/extfs.h"
+#include "fs/image.h"
 
 /* A directory of the upper layer still to be read, with its base counterpart. */
 struct job {
@@ -216,4 +217,46 @@ cJSON *diff_to_json(const struct diff_change *c, size_t n)
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
+}
+
+int diff_sandbox(const struct sandbox *sb, struct diff_change **c, size_t *n)
+{
+	char *disk = disk_path(sb->id), *base = image_file(sb->image, "root.img");
+	bool running = store_qemu_alive(sb);
+	int rc = -1;
+
+	if (!util_exists(disk)) {
+		err_set("sandbox %s has no writable disk (%s): it was made by an older smolvm",
+			sb->name, disk);
+		goto out;
+	}
+	if (!util_exists(base)) {
+		err_set("the image '%s' of sandbox %s has no root.img: run `smolvm image build`",
+			sb->image, sb->name);
+		goto out;
+	}
+	if (running && strcmp(sb->state, SB_RUNNING)) {
+		err_set("sandbox %s is %s; try again once it runs or has stopped", sb->name,
+			sb->state);
+		goto out;
+	}
+	if (running) {
+		if (disk_freeze(sb) < 0)
+			goto out;
+		rc = diff_layers(disk, base, c, n);
+		if (disk_thaw(sb) < 0 && rc == 0) {
+			diff_free(*c, *n);
+			rc = -1;
+		}
+		goto out;
+	}
+	/* Killed without a clean power-off: what the journal holds is part of the state. */
+	int dirty = extfs_needs_recovery(disk);
+	if (dirty < 0 || (dirty && extfs_recover(disk) < 0))
+		goto out;
+	rc = diff_layers(disk, base, c, n);
+out:
+	free(disk);
+	free(base);
+	return rc;
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/store.h"
+
 struct cJSON;
 
 struct diff_change {
@@ -32,6 +34,14 @@ struct diff_change {
  */
 int diff_layers(const char *upper, const char *lower, struct diff_change **out, size_t *n);
 void diff_free(struct diff_change *c, size_t n);
+
+/*
+ * The changes of sandbox sb: diff_layers() on its disk.img against its
+ * image's root.img. A running sandbox's layer is frozen in the guest for
+ * the moment it is read (over SSH: needs root; blocks for that long); a
+ * crashed one's journal is replayed first. 0 or -1 with err_set().
+ */
+int diff_sandbox(const struct sandbox *sb, struct diff_change **out, size_t *n);
 
 /* [{"change": "A", "path": "/x", "type": "file", "size": 3}, ...] */
 struct cJSON *diff_to_json(const struct diff_change *c, size_t n);

@@ -127,9 +127,12 @@ void app_reload(struct app *a)
 	if (a->net)
 		sync_net(a);
 	/* The upload pane follows its sandbox's record (a new boot, a new state). */
-	for (size_t i = 0; a->up && i < n; i++)
-		if (!strcmp(list[i].id, a->up->sb.id))
+	for (size_t i = 0; i < n; i++) {
+		if (a->up && !strcmp(list[i].id, a->up->sb.id))
 			a->up->sb = list[i];
+		if (a->files && !strcmp(list[i].id, a->files->sb.id))
+			a->files->sb = list[i];
+	}
 }
 
 void app_switch_view(struct app *a, int view)
@@ -522,6 +525,7 @@ void app_open_net(struct app *a, const struct sandbox *sb)
 	if (!sb)
 		return;
 	app_close_upload(a);
+	app_close_files(a);
 	netpane_free(a->net);
 	a->net = netpane_open(sb, a->root);
 	a->full = true;
@@ -557,6 +561,7 @@ void app_open_upload(struct app *a, const struct sandbox *sb)
 		return;
 	if (a->net)
 		app_close_net(a);
+	app_close_files(a);
 	uploadpane_free(a->up);
 	a->up = uploadpane_open(sb);
 	a->full = true;
@@ -573,4 +578,37 @@ void app_upload_key(struct app *a, bool is_code, wint_t wc)
 {
 	if (!uploadpane_key(a, is_code, wc))
 		app_close_upload(a);
+}
+
+void app_open_files(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (a->net)
+		app_close_net(a);
+	app_close_upload(a);
+	filespane_free(a->files);
+	a->files = filespane_open(sb);
+	a->full = true;
+}
+
+void app_close_files(struct app *a)
+{
+	filespane_free(a->files);
+	a->files = NULL;
+	a->full = true;
+}
+
+void app_files_key(struct app *a, bool is_code, wint_t wc)
+{
+	switch (filespane_key(a->files, is_code, wc)) {
+	case FILESPANE_CLOSE:
+		app_close_files(a);
+		break;
+	case FILESPANE_HELP:
+		a->overlay = OV_HELP;
+		break;
+	case FILESPANE_HANDLED:
+		break;
+	}
 }

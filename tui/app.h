@@ -10,6 +10,7 @@
 
 #include "backend/store.h"
 #include "tui/dialog.h"
+#include "tui/filespane.h"
 #include "tui/job.h"
 #include "tui/list.h"
 #include "tui/netpane.h"
@@ -47,6 +48,7 @@ struct app {
 	size_t njobs;
 	struct netpane *net;		/* a sandbox's network pane in place of the list, or NULL */
 	struct uploadpane *up;		/* the upload pane in place of the list, or NULL */
+	struct filespane *files;	/* a sandbox's files pane in place of the list, or NULL */
 	struct transfers xfers;		/* uploads: drag-in and the upload pane share them */
 	struct upload_dialog *updlg;	/* OV_UPLOAD: where dropped files go */
 	struct buf paste;		/* a bracketed paste coming in */
@@ -122,5 +124,10 @@ void app_net_key(struct app *a, bool is_code, wint_t wc);
 void app_open_upload(struct app *a, const struct sandbox *sb);
 void app_close_upload(struct app *a);
 void app_upload_key(struct app *a, bool is_code, wint_t wc);
+
+/* The files pane of sb (what it changed) in place of the list. */
+void app_open_files(struct app *a, const struct sandbox *sb);
+void app_close_files(struct app *a);
+void app_files_key(struct app *a, bool is_code, wint_t wc);
 
 #endif

@@ -26,6 +26,7 @@ static const struct help_line lines_left[] = {
 	{ "d", "delete (asks first)" },
 	{ "w", "network: rules, requests" },
 	{ "u", "upload files" },
+	{ "f", "files: what it changed" },
 	{ "Tab 1-9", "next / numbered shell" },
 	{ "t", "next colour theme" },
 	{ "?", "this help" },
@@ -44,7 +45,7 @@ static const struct help_line lines_right[] = {
 	{ "P 1-9  P 0", "shell N / the list" },
 	{ "P c", "another shell here" },
 	{ "P w", "its network pane" },
-	{ "P u", "upload into its sandbox" },
+	{ "P u  P f", "upload / files pane" },
 	{ "P x", "close this shell" },
 	{ "P [  P PgUp", "scroll back" },
 	{ "P t  P ?", "theme / this help" },
@@ -100,6 +101,7 @@ static const struct help_line upload_left[] = {
 	{ "Ctrl-X", "cancel the selected one" },
 	{ "Ctrl-L", "forget finished ones" },
 	{ "Esc", "back to the list" },
+	{ "?", "this help (prompt empty)" },
 	{ NULL, "" },
 	{ NULL, "Destination dialog" },
 	{ "Enter", "upload" },
@@ -119,6 +121,24 @@ static const struct help_line upload_right[] = {
 	{ NULL, "Progress" },
 	{ "status line", "the running file, N/M" },
 	{ "this pane", "every file: done or why not" },
+};
+
+static const struct help_line files_left[] = {
+	{ NULL, "Files pane" },
+	{ "r", "read the changes again" },
+	{ "Up Down j k", "move" },
+	{ "PgUp PgDn", "a page" },
+	{ "Home End", "first / last" },
+	{ "Esc  q  f", "back to the list" },
+};
+
+static const struct help_line files_right[] = {
+	{ NULL, "Against the sandbox's image" },
+	{ "A", "added" },
+	{ "M", "changed" },
+	{ "D", "deleted (a folder: one line)" },
+	{ "running", "held still while read" },
+	{ "", "(smolvm diff, the same)" },
 };
 
 /* Copy s, spelling out the prefix key where a word is just "P". */
@@ -198,4 +218,10 @@ void help_draw_upload(int y0, int lines, int cols, const char *label, const char
 {
 	draw_page(y0, lines, cols, upload_left, ARRAY_LEN(upload_left), upload_right,
 		  ARRAY_LEN(upload_right), label, name);
+}
+
+void help_draw_files(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, files_left, ARRAY_LEN(files_left), files_right,
+		  ARRAY_LEN(files_right), label, name);
 }

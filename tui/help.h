@@ -10,4 +10,7 @@ void help_draw_net(int y0, int lines, int cols, const char *label, const char *n
 /* The upload pane's keys, and drag-in. */
 void help_draw_upload(int y0, int lines, int cols, const char *label, const char *name);
 
+/* The files pane's keys. */
+void help_draw_files(int y0, int lines, int cols, const char *label, const char *name);
+
 #endif

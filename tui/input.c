@@ -78,11 +78,14 @@ static void prefix_command(struct app *a, bool is_code, wint_t wc)
 		}
 		return;
 	}
-	case 'u': {
+	case 'u': case 'f': {
 		const struct sandbox *sb = current_sandbox(a, sh);
 
 		if (sb) {
-			app_open_upload(a, sb);
+			if (wc == 'u')
+				app_open_upload(a, sb);
+			else
+				app_open_files(a, sb);
 			app_switch_view(a, -1);
 		}
 		return;
@@ -143,6 +146,7 @@ static void list_key(struct app *a, bool is_code, wint_t wc)
 	case 'd': app_ask_delete(a); return;
 	case 'w': app_open_net(a, app_selected(a)); return;
 	case 'u': app_open_upload(a, app_selected(a)); return;
+	case 'f': app_open_files(a, app_selected(a)); return;
 	case 't': app_next_theme(a); return;
 	case '?': a->overlay = OV_HELP; a->dirty = true; return;
 	case 'q': app_ask_quit(a); return;
@@ -251,6 +255,8 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 		app_net_key(a, is_code, wc);
 	else if (a->up)
 		app_upload_key(a, is_code, wc);
+	else if (a->files)
+		app_files_key(a, is_code, wc);
 	else
 		list_key(a, is_code, wc);
 }
@@ -272,6 +278,10 @@ static void on_mouse(struct app *a)
 			termpane_scroll(sh->tp, 3 * dir);
 		else if (a->net)
 			netpane_scroll(a->net, 3 * dir);
+		else if (a->files)
+			filespane_key(a->files, true, dir > 0 ? KEY_UP : KEY_DOWN);
+		else if (a->up)
+			return;
 		else if (dir > 0 && a->sel > 0)
 			app_select(a, a->sel - 1);
 		else if (dir < 0)
@@ -293,7 +303,7 @@ static void on_mouse(struct app *a)
 				app_switch_view(a, a->tabs[i].view);
 		return;
 	}
-	if (!sh && !a->net && !a->up) {
+	if (!sh && !a->net && !a->up && !a->files) {
 		int row = list_row_at(ev.y, 1, LINES - 3, a->nsbs, a->top);
 		int64_t now = util_now_ms();
 

@@ -44,7 +44,9 @@ static void draw_header(struct app *a)
 		snprintf(label, sizeof label, "network %.40s", a->net->sb.name);
 	else if (a->up)
 		snprintf(label, sizeof label, "upload %.40s", a->up->sb.name);
-	x = add_tab(a, x, -1, a->net || a->up ? label : "sandboxes", a->view < 0);
+	else if (a->files)
+		snprintf(label, sizeof label, "files %.40s", a->files->sb.name);
+	x = add_tab(a, x, -1, a->net || a->up || a->files ? label : "sandboxes", a->view < 0);
 	for (size_t i = 0; i < a->nshells; i++) {
 		const struct shell *sh = a->shells[i];
 
@@ -88,8 +90,8 @@ static void draw_keys(struct app *a)
 {
 	static const struct key_hint list[] = {
 		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
-		{ "w", "network" }, { "u", "upload" }, { "Tab", "shells" }, { "t", "theme" },
-		{ "?", "help" }, { "q", "quit" },
+		{ "w", "network" }, { "u", "upload" }, { "f", "files" }, { "Tab", "shells" },
+		{ "t", "theme" }, { "?", "help" }, { "q", "quit" },
 	};
 	static const struct key_hint shell[] = {
 		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
@@ -97,8 +99,12 @@ static void draw_keys(struct app *a)
 	};
 	static const struct key_hint armed[] = {
 		{ "l", "list" }, { "n", "next" }, { "p", "prev" }, { "1-9", "shell" },
-		{ "c", "new shell" }, { "w", "network" }, { "u", "upload" }, { "x", "close" },
-		{ "[", "scroll" }, { "t", "theme" }, { "?", "help" },
+		{ "c", "new shell" }, { "w", "network" }, { "u", "upload" }, { "f", "files" },
+		{ "x", "close" }, { "[", "scroll" }, { "t", "theme" }, { "?", "help" },
+	};
+	static const struct key_hint files[] = {
+		{ "r", "read again" }, { "Up/Down", "move" }, { "PgUp/PgDn", "page" },
+		{ "Esc", "back" }, { "?", "help" },
 	};
 	static const struct key_hint dup[] = {
 		{ "Enter", "upload" }, { "Tab", "buttons" }, { "Esc", "cancel" },
@@ -153,6 +159,8 @@ static void draw_keys(struct app *a)
 		}
 	} else if (a->up) {
 		draw_footer(upane, ARRAY_LEN(upane), NULL);
+	} else if (a->files) {
+		draw_footer(files, ARRAY_LEN(files), NULL);
 	} else {
 		struct key_hint h[ARRAY_LEN(list)];
 		size_t n = 0;
@@ -275,14 +283,18 @@ void screen_draw(struct app *a)
 	draw_header(a);
 	if (a->overlay == OV_HELP && a->net && !sh) {
 		help_draw_net(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
-	} else if (a->overlay == OV_HELP) {
-		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (a->overlay == OV_HELP && a->up && !sh) {
 		help_draw_upload(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP && a->files && !sh) {
+		help_draw_files(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP) {
+		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (!sh && a->net) {
 		netpane_draw(a->net, 1, LINES - 3, COLS);
 	} else if (!sh && a->up) {
 		uploadpane_draw(a, 1, LINES - 3, COLS);
+	} else if (!sh && a->files) {
+		filespane_draw(a->files, 1, LINES - 3, COLS);
 	} else if (!sh) {
 		if (a->root)
 			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");

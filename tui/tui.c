@@ -154,7 +154,7 @@ static void on_sig_pipe(struct app *a)
 }
 
 /* The poll set: the fixed descriptors, then ready sessions, then jobs. */
-enum { FD_STDIN, FD_SIGNALS, FD_WATCH, FD_WORKERS, FD_TRANSFERS, FD_FIXED };
+enum { FD_STDIN, FD_SIGNALS, FD_WATCH, FD_WORKERS, FD_TRANSFERS, FD_FILES, FD_FIXED };
 
 static nfds_t poll_set(struct app *a, struct pollfd **fds, struct job ***jobs, size_t *cap)
 {
@@ -172,6 +172,8 @@ static nfds_t poll_set(struct app *a, struct pollfd **fds, struct job ***jobs, s
 	(*fds)[FD_WATCH] = (struct pollfd){ .fd = a->watch.fd, .events = POLLIN };
 	(*fds)[FD_WORKERS] = (struct pollfd){ .fd = a->warm.pipe[0], .events = POLLIN };
 	(*fds)[FD_TRANSFERS] = (struct pollfd){ .fd = a->xfers.pipe[0], .events = POLLIN };
+	(*fds)[FD_FILES] = (struct pollfd){ .fd = a->files ? filespane_fd(a->files) : -1,
+					    .events = POLLIN };
 	/* Readable sessions are served by pump_shells and warm_tick. */
 	for (size_t i = 0; i < a->warm.n; i++) {
 		struct pollfd p = warm_pollfd(a->warm.s[i]);
@@ -237,6 +239,8 @@ static void loop(struct app *a)
 			app_build_rows(a);
 			a->dirty = true;
 		}
+		if (fds[FD_FILES].revents && a->files && filespane_collect(a->files))
+			a->dirty = true;
 		if (fds[FD_TRANSFERS].revents) {
 			transfers_drain(&a->xfers);
 			a->dirty = true;
@@ -254,6 +258,7 @@ static void cleanup(struct app *a)
 	transfers_free(&a->xfers);
 	upload_dialog_free(a->updlg);
 	uploadpane_free(a->up);
+	filespane_free(a->files);
 	buf_free(&a->paste);
 	for (size_t i = 0; i < a->nshells; i++)
 		shell_free(a->shells[i]);

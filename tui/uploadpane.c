@@ -195,6 +195,11 @@ bool uploadpane_key(struct app *a, bool is_code, wint_t wc)
 
 	if (!is_code && wc == 0x1b)
 		return false;
+	/* With nothing typed yet, ? is help rather than a character. */
+	if (!is_code && wc == '?' && !up->path.len) {
+		a->overlay = OV_HELP;
+		return true;
+	}
 	if (!is_code && wc == '\t') {
 		complete(up);
 		return true;
