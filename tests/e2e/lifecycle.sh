@@ -235,7 +235,7 @@ if [ -d "$SRC_IMG/tiny" ]; then
 	BAD=$(mktemp -d "${TMPDIR:-/tmp}/smolvm-test.XXXXXX")
 	mkdir -p "$BAD/images/tiny"
 	cp "$SRC_IMG/tiny/vmlinuz" "$SRC_IMG/tiny/host_ed25519.pub" "$SRC_IMG/tiny/manifest.json" \
-		"$BAD/images/tiny/"
+		"$SRC_IMG/tiny/root.img" "$BAD/images/tiny/"
 	head -c 65536 /dev/urandom >"$BAD/images/tiny/initrd.img"
 	ln -s "$(readlink -f "$SMOLVM_HOME/keys")" "$BAD/keys"
 	run env SMOLVM_HOME="$BAD" "$SMOLVM" create --name lc-bad
