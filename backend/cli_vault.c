@@ -6,14 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "backend/args.h"
 #include "backend/cli.h"
 #include "backend/util.h"
 #include "backend/vault.h"
-
-#define EXIT_USAGE 2
 
 static const char usage[] =
 	"usage: smolvm vault add NAME --hosts HOST[,HOST...] [--header H [--format F]]\n"
@@ -46,26 +45,14 @@ static const char usage[] =
 	"\n"
 	"The passphrase is asked for on the terminal, or taken from SMOLVM_VAULT_PASSPHRASE.\n";
 
+/* cli_parse() for `smolvm vault CMD`. */
 static int parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs,
 		 int nspecs, int npos, const char *what, struct args_result *res)
 {
 	char name[32];
 
 	snprintf(name, sizeof name, "vault %s", cmd);
-	if (args_parse(name, argc, argv, specs, nspecs, res) < 0) {
-		fprintf(stderr, "%s\n", err_msg());
-		return EXIT_USAGE;
-	}
-	if (res->help) {
-		free(res->pos);
-		return cli_usage(usage);
-	}
-	if (res->npos != npos) {
-		free(res->pos);
-		fprintf(stderr, "smolvm vault %s: %s (see smolvm vault --help)\n", cmd, what);
-		return EXIT_USAGE;
-	}
-	return -1;
+	return cli_parse(name, argc, argv, specs, nspecs, usage, npos, what, res);
 }
 
 static int fail(const char *cmd)
@@ -94,8 +81,7 @@ static int unlock(const char *path, unsigned how, struct vault_key **k, struct v
 static int read_value(const char *name, char **out, size_t *len)
 {
 	size_t cap = VAULT_VALUE_MAX + 3, n = 0;
-	char *buf = sodium_malloc(cap), *again, prompt[VAULT_NAME_MAX + 32];
-	size_t alen;
+	char *buf = sodium_malloc(cap), prompt[VAULT_NAME_MAX + 32];
 
 	if (!buf)
 		die("out of locked memory");
@@ -118,18 +104,8 @@ static int read_value(const char *name, char **out, size_t *len)
 			n--;
 	} else {
 		snprintf(prompt, sizeof prompt, "Value for %s: ", name);
-		if (vault_key_ask(prompt, buf, cap, &n) < 0)
+		if (vault_key_ask(prompt, true, buf, cap, &n) < 0)
 			goto fail;
-		again = sodium_malloc(cap);
-		if (!again)
-			die("out of locked memory");
-		if (vault_key_ask("Again: ", again, cap, &alen) < 0 ||
-		    ((alen != n || sodium_memcmp(again, buf, n)) &&
-		     (err_set("the two values differ"), 1))) {
-			sodium_free(again);
-			goto fail;
-		}
-		sodium_free(again);
 	}
 	buf[n] = '\0';
 	if (vault_check_value(buf, n) < 0)
@@ -228,12 +204,12 @@ static int vault_add_cmd(int argc, char **argv)
 	if (!hosts) {
 		fprintf(stderr, "smolvm vault add: --hosts is required: the hosts the secret may "
 			"be sent to\n");
-		return EXIT_USAGE;
+		return CLI_EXIT_USAGE;
 	}
 	if (format && !header) {
 		fprintf(stderr, "smolvm vault add: --format is the value of --header: give "
 			"--header too\n");
-		return EXIT_USAGE;
+		return CLI_EXIT_USAGE;
 	}
 	e.name = xstrdup(ed.name);
 	if (vault_entry_set_hosts(&e, hosts) < 0 || (header && vault_check_header(header) < 0) ||
@@ -525,8 +501,11 @@ done:
 
 int cli_vault(int argc, char **argv)
 {
+	/* No core dump, and no other process of ours reading our memory
+	 * (ptrace, /proc/PID/mem) while a value or the key is in it. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		return argc < 2 ? (fputs(usage, stderr), EXIT_USAGE) : cli_usage(usage);
+		return argc < 2 ? (fputs(usage, stderr), CLI_EXIT_USAGE) : cli_usage(usage);
 	if (!strcmp(argv[1], "add"))
 		return vault_add_cmd(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ls"))
@@ -536,5 +515,5 @@ int cli_vault(int argc, char **argv)
 	if (!strcmp(argv[1], "init"))
 		return vault_init_cmd(argc - 1, argv + 1);
 	fprintf(stderr, "smolvm vault: unknown command '%s' (see smolvm vault --help)\n", argv[1]);
-	return EXIT_USAGE;
+	return CLI_EXIT_USAGE;
 }

@@ -46,6 +46,17 @@ else
 fi
 check "the sealed file does not even show the names" bash -c "! grep -qa OPENAI_API_KEY '$V'"
 
+# A value that arrives on stdin a while after the command started.
+mkfifo "$SMOLVM_HOME/fifo"
+exec 7<>"$SMOLVM_HOME/fifo"
+"$SMOLVM" vault add FIFO_KEY --hosts fifo.example.com <"$SMOLVM_HOME/fifo" >/dev/null 2>&1 7>&- &
+adder=$!
+sleep 0.3
+printf 'fifo-value' >&7
+exec 7>&-
+wait "$adder"
+check_eq "a value written to stdin later is waited for and stored" "$?" 0
+
 before=$(cat "$V" | md5sum)
 run bash -c "printf '%s' '$SECRET2' | '$SMOLVM' vault rotate OPENAI_API_KEY"
 check_match "rotate takes a new value from stdin" "$RC $OUT" "^0 OPENAI_API_KEY rotated"
