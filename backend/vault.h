@@ -178,10 +178,11 @@ int vault_key_for_proxy(const char *path, struct vault_key **out);
 /*
  * Read one line from the terminal with echo off into buf (locked memory of
  * cap bytes; NUL-terminated, newline dropped, *len its length): for
- * passphrases and secret values. Ctrl-C restores the terminal. -1 with
- * err_set() when there is no terminal or the line does not fit.
+ * passphrases and secret values; with twice, a second time to compare.
+ * Ctrl-C restores the terminal. -1 with err_set() when there is no
+ * terminal, the line does not fit, or the two lines differ.
  */
-int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len);
+int vault_key_ask(const char *prompt, bool twice, char *buf, size_t cap, size_t *len);
 
 /* Wipe and free; NULL is ignored. */
 void vault_key_free(struct vault_key *k);

@@ -18,8 +18,6 @@
  * second here, and what a guesser must pay per guess. */
 #define NEW_OPSLIMIT 3
 #define NEW_MEMLIMIT (64ull << 20)
-/* What vault_key_send() writes: kdf, opslimit, memlimit, salt, key. */
-#define WIRE_BYTES (1 + 8 + 8 + VAULT_SALT_BYTES + VAULT_KEY_BYTES)
 
 static struct vault_key *key_alloc(void)
 {
@@ -53,7 +51,7 @@ static void tty_restore(int sig)
 	raise(sig);
 }
 
-int vault_key_ask(const char *prompt, char *buf, size_t cap, size_t *len)
+static int ask_once(const char *prompt, char *buf, size_t cap, size_t *len)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa = { .sa_handler = tty_restore }, old[ARRAY_LEN(sigs)];
@@ -125,6 +123,30 @@ out:
 	return rc;
 }
 
+int vault_key_ask(const char *prompt, bool twice, char *buf, size_t cap, size_t *len)
+{
+	char *again;
+	size_t alen;
+	int rc;
+
+	if (ask_once(prompt, buf, cap, len) < 0)
+		return -1;
+	if (!twice)
+		return 0;
+	again = sodium_malloc(cap);
+	if (!again)
+		die("out of locked memory");
+	rc = ask_once("Again: ", again, cap, &alen);
+	if (rc == 0 && (alen != *len || sodium_memcmp(again, buf, alen))) {
+		err_set("the second entry differs from the first");
+		rc = -1;
+	}
+	sodium_free(again);
+	if (rc < 0)
+		sodium_memzero(buf, cap);
+	return rc;
+}
+
 /* ---- passphrases ---- */
 
 /* The passphrase into pass (PASS_MAX locked bytes): the environment, else
@@ -133,9 +155,6 @@ static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
 {
 	const char *env = confirm && getenv("SMOLVM_VAULT_NEW_PASSPHRASE") ?
 		getenv("SMOLVM_VAULT_NEW_PASSPHRASE") : getenv("SMOLVM_VAULT_PASSPHRASE");
-	char *again;
-	size_t alen;
-	int rc;
 
 	if (env) {
 		*len = strlen(env);
@@ -149,27 +168,16 @@ static int passphrase(bool prompt, bool confirm, char *pass, size_t *len)
 			"it on: set SMOLVM_VAULT_PASSPHRASE");
 		return -1;
 	} else if (vault_key_ask(confirm ? "New vault passphrase: " : "Vault passphrase: ",
-				 pass, PASS_MAX, len) < 0) {
-		err_set("cannot ask for the vault passphrase: %s (or set "
-			"SMOLVM_VAULT_PASSPHRASE)", err_msg());
+				 confirm, pass, PASS_MAX, len) < 0) {
+		err_set("cannot read the vault passphrase: %s (or set SMOLVM_VAULT_PASSPHRASE)",
+			err_msg());
 		return -1;
 	}
 	if (!*len) {
 		err_set("the vault passphrase is empty");
 		return -1;
 	}
-	if (!confirm || env)
-		return 0;
-	again = sodium_malloc(PASS_MAX);
-	if (!again)
-		die("out of locked memory");
-	rc = vault_key_ask("Again: ", again, PASS_MAX, &alen);
-	if (rc == 0 && (alen != *len || sodium_memcmp(again, pass, alen))) {
-		err_set("the two passphrases differ");
-		rc = -1;
-	}
-	sodium_free(again);
-	return rc;
+	return 0;
 }
 
 static int derive(struct vault_key *k, bool prompt, bool confirm)
@@ -348,38 +356,15 @@ int vault_key_get(const char *path, unsigned how, struct vault_key **out)
 
 /* ---- handing a key over ---- */
 
-static void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
+/* The struct as it is: both ends are this same program. */
 int vault_key_send(const struct vault_key *k, int fd)
 {
-	unsigned char *w = sodium_malloc(WIRE_BYTES);
 	ssize_t n;
 
-	if (!w)
-		die("out of locked memory");
-	w[0] = (unsigned char)k->kdf;
-	put64(w + 1, k->opslimit);
-	put64(w + 9, k->memlimit);
-	memcpy(w + 17, k->salt, VAULT_SALT_BYTES);
-	memcpy(w + 17 + VAULT_SALT_BYTES, k->key, VAULT_KEY_BYTES);
 	do
-		n = write(fd, w, WIRE_BYTES);
+		n = write(fd, k, sizeof *k);
 	while (n < 0 && errno == EINTR);
-	sodium_free(w);
-	if (n != WIRE_BYTES) {
+	if (n != (ssize_t)sizeof *k) {
 		err_set("cannot hand the vault key over: %s", n < 0 ? strerror(errno) : "short write");
 		return -1;
 	}
@@ -448,38 +433,27 @@ int vault_key_for_proxy(const char *path, struct vault_key **out)
 
 int vault_key_recv(int fd, struct vault_key **out)
 {
-	unsigned char *w = sodium_malloc(WIRE_BYTES);
 	struct vault_key *k = key_alloc();
 	size_t got = 0;
 
-	if (!w)
-		die("out of locked memory");
-	while (got < WIRE_BYTES) {
-		ssize_t n = read(fd, w + got, WIRE_BYTES - got);
+	while (got < sizeof *k) {
+		ssize_t n = read(fd, (char *)k + got, sizeof *k - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			err_set("cannot receive the vault key on fd %d: %s", fd,
 				n < 0 ? strerror(errno) : "it closed early");
-			goto fail;
+			vault_key_free(k);
+			return -1;
 		}
 		got += (size_t)n;
 	}
-	if (w[0] != VAULT_KEYFILE && w[0] != VAULT_PASSPHRASE) {
+	if (k->kdf != VAULT_KEYFILE && k->kdf != VAULT_PASSPHRASE) {
 		err_set("cannot receive the vault key on fd %d: not a vault key", fd);
-		goto fail;
+		vault_key_free(k);
+		return -1;
 	}
-	k->kdf = w[0];
-	k->opslimit = get64(w + 1);
-	k->memlimit = get64(w + 9);
-	memcpy(k->salt, w + 17, VAULT_SALT_BYTES);
-	memcpy(k->key, w + 17 + VAULT_SALT_BYTES, VAULT_KEY_BYTES);
-	sodium_free(w);
 	*out = k;
 	return 0;
-fail:
-	sodium_free(w);
-	vault_key_free(k);
-	return -1;
 }
