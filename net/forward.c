@@ -41,6 +41,7 @@ struct stream {
 	int fd;
 	char *buf;
 	size_t cap, len;
+	uint64_t got;	/* bytes read in all */
 };
 
 /* 1 more bytes, 0 end of stream, -1 error (errno; ETIMEDOUT after timeout_ms). */
@@ -67,6 +68,7 @@ static int stream_fill(struct stream *s, int timeout_ms)
 		if (r < 0)
 			return -1;
 		s->len += (size_t)r;
+		s->got += (uint64_t)r;
 		return r > 0;
 	}
 }
@@ -696,6 +698,61 @@ static void set_io_timeouts(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
+/* The upstream side of an allowed request: what to dial it again with. */
+struct upstream {
+	int fd;
+	bool reused;	/* fd was kept from an earlier request */
+	bool keep;	/* fd can carry another request: keep it */
+	const struct policy *p;
+	const struct policy_rule *rule;
+	const struct match_host *host;
+	uint16_t port;
+};
+
+/* A connection for u: a kept one unless fresh, else a new one (with TLS
+ * when the guest's connection is TLS). 0, or -1 with *status and *why. */
+static int upstream_open(struct conn *c, struct upstream *u, bool fresh, struct outcome *o,
+			 int *status, const char **why)
+{
+	int fd = fresh ? -1 : pool_take(u->p, u->rule, u->host, u->port, c->tls, o);
+
+	u->reused = fd >= 0;
+	if (!u->reused)
+		fd = dial(u->p, u->rule, u->host, u->port, o, status, why);
+	if (fd >= 0 && c->tls && !u->reused) {
+		int plain = tls_connect(c->env->tls, fd, u->host, c->why);
+
+		if (plain < 0) {
+			close(fd);
+			*status = 502;
+			*why = c->why;
+			return -1;
+		}
+		fd = plain;
+	}
+	if (fd >= 0)
+		set_io_timeouts(fd);
+	u->fd = fd;
+	return fd < 0 ? -1 : 0;
+}
+
+/*
+ * A kept connection may have been closed by the server just before the
+ * request went out on it. A request without a body is whole in hand, so
+ * it goes again on a new connection, once. True when u->fd is that one.
+ */
+static bool upstream_retry(struct conn *c, const struct http_head *h, struct upstream *u,
+			   struct outcome *o)
+{
+	const char *why;
+	int status;
+
+	if (!u->reused || h->framing != HTTP_BODY_NONE || h->websocket)
+		return false;
+	close(u->fd);
+	return upstream_open(c, u, true, o, &status, &why) == 0;
+}
+
 /* A growing text buffer for heads. */
 struct text {
 	char *s;
@@ -802,13 +859,15 @@ static int send_out(void *arg, const char *p, size_t n)
  * The secrets in scope (c->scope) go into the request; a text response is
  * scrubbed of every secret's value as it streams, so its length may change
  * and it goes to the guest chunked (or, to HTTP/1.0, until the close).
- * Returns 1 to keep the guest connection, 0 to close it; *reuse (false
- * on entry) becomes true when ufd can carry another request.
+ * Returns 1 to keep the guest connection, 0 to close it; u->keep (false
+ * on entry) says whether u->fd can carry another request. u->fd may be
+ * another connection by then (upstream_retry).
  */
 static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
-		    const char *method, const char *host_header, const char *path, int ufd,
-		    struct outcome *o, bool *reuse)
+		    const char *method, const char *host_header, const char *path,
+		    struct upstream *u, struct outcome *o)
 {
+	int ufd = u->fd;
 	struct text t = { 0 }, tail = { 0 }, body = { 0 };
 	struct sink up = { .fd = ufd, .chunked = h->framing == HTTP_BODY_CHUNKED };
 	struct stream ups = { .fd = ufd, .buf = xmalloc(BUF_SIZE), .cap = BUF_SIZE };
@@ -866,10 +925,15 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	}
 	text_str(&tail, h->websocket ? "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
 				     : "\r\n");
+resend:
 	v[0] = (struct iovec){ t.s, t.len };
 	v[1] = (struct iovec){ hdrs, hdrs_len };
 	v[2] = (struct iovec){ tail.s, tail.len };
 	if (send_iov(ufd, v, 3) < 0) {
+		if (upstream_retry(c, h, u, o)) {
+			ufd = ups.fd = up.fd = u->fd;
+			goto resend;
+		}
 		o->status = 502;
 		o->reason = "cannot send the request upstream";
 		answer(c, 502, o->reason, false);
@@ -891,6 +955,10 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 	 * that answer still goes to the guest, and the connection ends. */
 	upload_cut = n == -2;
 	n = read_response(c, &ups, method, rh, &o->status, &why);
+	if (n < 0 && !ups.got && upstream_retry(c, h, u, o)) {
+		ufd = ups.fd = up.fd = u->fd;
+		goto resend;
+	}
 	if (n < 0) {
 		o->reason = upload_cut ? "upstream stopped reading the request body" : why;
 		if (o->status)
@@ -958,7 +1026,7 @@ static int exchange(struct conn *c, const struct http_head *h, size_t head_len,
 		keep = false;
 	} else {
 		/* Read to its end with nothing after it: ready for another request. */
-		*reuse = rh->keep_alive && rh->framing != HTTP_BODY_CLOSE && !ups.len && !upload_cut;
+		u->keep = rh->keep_alive && rh->framing != HTTP_BODY_CLOSE && !ups.len && !upload_cut;
 	}
 	o->down = down.count;
 out:
@@ -1039,7 +1107,8 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 	size_t host_len = 0, target_len = h->target_len, plen;
 	char *norm = NULL, *host_header = NULL;
 	bool connect = h->method_len == 7 && !memcmp(h->method, "CONNECT", 7), redirected = false;
-	bool allowed, intercept = false, reused, reuse = false;
+	bool allowed, intercept = false;
+	struct upstream u;
 	uint16_t port = c->tls ? 443 : 80;
 	int fd = -1, status = 0, keep = 0;
 
@@ -1176,23 +1245,10 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 			goto deny;
 		}
 	}
-	fd = connect ? -1 : pool_take(p, rule, &mh, port, c->tls, o);
-	reused = fd >= 0;
-	if (!reused)
-		fd = dial(p, rule, &mh, port, o, &status, &why);
-	if (fd < 0)
+	u = (struct upstream){ .p = p, .rule = rule, .host = &mh, .port = port };
+	if (upstream_open(c, &u, connect, o, &status, &why) < 0)
 		goto deny;
-	if (c->tls && !reused) {
-		int plain = tls_connect(env->tls, fd, &mh, c->why);
-
-		if (plain < 0) {
-			status = 502;
-			why = c->why;
-			goto deny;
-		}
-		fd = plain;
-	}
-	set_io_timeouts(fd);
+	fd = u.fd;
 	o->decision = "allow";
 	if (connect) {
 		stream_consume(&c->guest, head_len);
@@ -1216,8 +1272,9 @@ static int handle(struct conn *c, const struct http_head *h, size_t head_len, st
 			host_header = hp;
 		}
 		c->scope = inject_scope(c->set, &mh, c->tls);
-		keep = exchange(c, h, head_len, o->method, host_header, norm, fd, o, &reuse);
-		if (reuse) {
+		keep = exchange(c, h, head_len, o->method, host_header, norm, &u, o);
+		fd = u.fd;
+		if (u.keep) {
 			pool_put(fd, &mh, port, c->tls, o);
 			fd = -1;
 		}
