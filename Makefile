@@ -71,6 +71,7 @@ bench-bins: $(BENCH_BINS)
 bench: smolvm $(BENCH_BINS)
 	bench/boot
 	bench/proxy
+	bench/files
 
 install: smolvm
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smolvm/themes \
