@@ -197,11 +197,15 @@ static char *find_in_path(const char *prog)
 
 /* In the grandchild, between fork and exec: only async-signal-safe calls. */
 static void exec_child(const char *exe, char *const argv[], int null_fd, int log_fd,
-		       int report_fd)
+		       int report_fd, int keep_fd, const char *fd_env)
 {
+	char num[16];
 	sigset_t all;
 	int e;
 
+	/* Out of the way of the numbers about to be given out. */
+	if (keep_fd >= 0 && (keep_fd = fcntl(keep_fd, F_DUPFD, 10)) < 0)
+		goto fail;
 	if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
 		goto fail;
 	/* The report pipe goes to fd 3 (close-on-exec); everything above is closed. */
@@ -209,7 +213,12 @@ static void exec_child(const char *exe, char *const argv[], int null_fd, int log
 		goto fail;
 	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		goto fail;
-	syscall(SYS_close_range, 4U, ~0U, 0U);
+	if (keep_fd >= 0) {
+		snprintf(num, sizeof num, "%d", QEMU_KEEP_FD);
+		if (dup2(keep_fd, QEMU_KEEP_FD) < 0 || setenv(fd_env, num, 1) < 0)
+			goto fail;
+	}
+	syscall(SYS_close_range, keep_fd >= 0 ? QEMU_KEEP_FD + 1U : 4U, ~0U, 0U);
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
 	sigemptyset(&all);
@@ -223,6 +232,12 @@ fail:
 }
 
 pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bool detach)
+{
+	return qemu_spawn_keep(argv, netns, log_path, detach, -1, NULL);
+}
+
+pid_t qemu_spawn_keep(char *const argv[], const char *netns, const char *log_path, bool detach,
+		      int keep_fd, const char *fd_env)
 {
 	char *exe = find_in_path(argv[0]);
 	int null_fd = -1, log_fd = -1, pfd[2] = { -1, -1 }, saved_ns = -1, status, e = 0;
@@ -258,7 +273,7 @@ pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bo
 			_exit(1);
 		if (write(pfd[1], &self, sizeof self) < 0)
 			_exit(1);
-		exec_child(exe, argv, null_fd, log_fd, pfd[1]);
+		exec_child(exe, argv, null_fd, log_fd, pfd[1], keep_fd, fd_env);
 	}
 	if (mid == 0) {
 		pid_t g;
@@ -267,7 +282,7 @@ pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bo
 		setsid();
 		g = fork();
 		if (g == 0)
-			exec_child(exe, argv, null_fd, log_fd, pfd[1]);
+			exec_child(exe, argv, null_fd, log_fd, pfd[1], keep_fd, fd_env);
 		if (g < 0) {
 			e = errno;
 			g = -1;

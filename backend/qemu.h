@@ -51,6 +51,13 @@ void qemu_mac(const char *id, char out[18]);
  */
 pid_t qemu_spawn(char *const argv[], const char *netns, const char *log_path, bool detach);
 
+/* qemu_spawn() that also leaves keep_fd open in the child, as QEMU_KEEP_FD,
+ * with the environment variable fd_env set to that number: how a proxy
+ * inherits the pipe that holds the vault's key. */
+#define QEMU_KEEP_FD 4
+pid_t qemu_spawn_keep(char *const argv[], const char *netns, const char *log_path, bool detach,
+		      int keep_fd, const char *fd_env);
+
 /* A pollable fd that becomes readable when process pid exits (pidfd), or -1
  * if it is already gone. */
 int qemu_pidfd(pid_t pid);

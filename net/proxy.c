@@ -136,19 +136,50 @@ static char *last_line(const char *path, off_t from)
 	return out;
 }
 
+/*
+ * For a sandbox whose policy names secrets in a vault sealed with a
+ * passphrase: unlock it here, where there is a terminal, and hand the
+ * proxy the key on a pipe (*fd; -1 when the proxy reads the key file
+ * itself). 0, or -1 with err_set().
+ */
+static int vault_handover(const struct sandbox *sb, int *fd)
+{
+	char *path = paths_vm_file(sb->id, "policy.json"), *vpath;
+	struct policy *p = NULL;
+	int rc = 0;
+
+	*fd = -1;
+	if (util_exists(path) && policy_load_file(path, &p) == 0 && p->n_secrets) {
+		vpath = vault_path();
+		rc = vault_key_handover(vpath, fd);
+		if (rc < 0) {
+			char *msg = xstrdup(err_msg());
+
+			err_set("the sandbox's secrets need the vault: %s", msg);
+			free(msg);
+		}
+		free(vpath);
+	}
+	policy_unref(p);
+	free(path);
+	return rc;
+}
+
 int proxy_start(const struct sandbox *sb)
 {
 	char *log = paths_vm_file(sb->id, "proxy.log");
 	char *argv[] = { (char *)util_self_exe(), "__proxy", (char *)sb->id, NULL };
 	int64_t deadline;
-	int pidfd = -1, rc = -1;
+	int pidfd = -1, keyfd = -1, rc = -1;
 	off_t from;
 	pid_t pid;
 
-	if (proxy_stop(sb) < 0 || nft_apply(sb->netns, TAP_NAME, PROXY_PORT, DNS_PORT) < 0)
+	if (proxy_stop(sb) < 0 || nft_apply(sb->netns, TAP_NAME, PROXY_PORT, DNS_PORT) < 0 ||
+	    vault_handover(sb, &keyfd) < 0)
 		goto out;
 	from = file_size(log);
-	pid = qemu_spawn(argv, NULL, log, true);
+	/* vault_key_for_proxy() finds the key's pipe by this variable. */
+	pid = qemu_spawn_keep(argv, NULL, log, true, keyfd, "SMOLVM_VAULT_KEY_FD");
 	if (pid < 0) {
 		err_set("cannot start the egress proxy: %s", err_msg());
 		goto out;
@@ -173,6 +204,8 @@ int proxy_start(const struct sandbox *sb)
 	}
 	rc = 0;
 out:
+	if (keyfd >= 0)
+		close(keyfd);
 	if (pidfd >= 0)
 		close(pidfd);
 	free(log);
