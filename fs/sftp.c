@@ -406,6 +406,12 @@ static int remote_wait_for(struct sftp *s, int timeout_ms)
 	int64_t deadline = util_now_ms() + (timeout_ms >= 0 ? timeout_ms : IDLE_TIMEOUT_MS);
 	struct pollfd p = { .fd = ssh_fd(s->c), .events = ssh_poll_events(s->c) };
 
+	/* A server that went away (its process killed) closes the channel: no
+	 * answer will come, so waiting the idle timeout out would be for nothing. */
+	if (s->sftp && libssh2_channel_eof(libssh2_sftp_get_channel(s->sftp))) {
+		err_set("the SFTP server of sandbox %s has ended", s->name);
+		return -1;
+	}
 	for (;;) {
 		int64_t left = deadline - util_now_ms();
 		int rc;
