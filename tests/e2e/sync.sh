@@ -174,6 +174,11 @@ echo quiet >"$SRC/q.txt"
 start_sync "$SRC" "$NAME:/root/dst" --quiet
 check "--quiet still copies" same q.txt
 check_eq "--quiet prints no line per file" "$(cat "$WORK/out")" ""
+# The guest's SFTP server dies: sync connects again and catches up.
+gx sh -c 'kill $(pidof sftp-server)'
+echo after >"$SRC/after-reconnect.txt"
+check "a lost SFTP server is reconnected to" wait_until 30 grep -q reconnected "$WORK/err"
+check "and what changed meanwhile is copied" wait_until 20 same after-reconnect.txt
 
 # --- the sandbox stops while sync runs -----------------------------------
 "$SMOLVM" stop "$NAME" >/dev/null 2>&1
