@@ -227,6 +227,23 @@ static void test_tamper_with_checksum(void)
 	vault_key_free(k);
 }
 
+/* A box that authenticates but holds what no vault writes is still refused. */
+static void test_bad_entry_inside(void)
+{
+	struct vault_key *k = NULL;
+	struct vault *v = vault_new(VAULT_KEYFILE);
+
+	fresh_home();
+	EXPECT_INT(vault_key_get(vpath, VAULT_KEY_CREATE, &k), 0);
+	add(v, "not-a-name", "a.example.com", "v");
+	EXPECT_INT(vault_save(vpath, v, k), 0);
+	vault_unref(v);
+	v = NULL;
+	EXPECT_INT(vault_open(vpath, k, &v), -1);
+	EXPECT(err_has("corrupt") && err_has("an entry does not read back"));
+	vault_key_free(k);
+}
+
 static void test_wrong_key(void)
 {
 	struct vault_key *k, *other = sodium_malloc(sizeof *other);
@@ -670,6 +687,7 @@ int main(void)
 	RUN(test_missing_is_empty);
 	RUN(test_tamper_any_byte);
 	RUN(test_tamper_with_checksum);
+	RUN(test_bad_entry_inside);
 	RUN(test_wrong_key);
 	RUN(test_keyfile_mode);
 	RUN(test_passphrase);
