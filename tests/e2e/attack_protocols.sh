@@ -7,7 +7,8 @@
 #     HTTP/1.1 from upstream, which never saw the Upgrade; HTTP/2 prior
 #     knowledge is a 400; inside intercepted TLS the same holds, and ALPN
 #     never agrees on h2; an upstream that switches protocols unasked is a 502.
-#   - A websocket is refused unless the rule says "websocket": true; when it
+#   - A websocket is refused unless the rule says "websocket": true (plain,
+#     through the explicit proxy and inside intercepted TLS); when it
 #     does, the handshake and a frame each way work.
 #   - Redirects are never followed by the proxy: a 301/302 reaches the guest
 #     as upstream sent it, the proxy never dials the Location, and curl -L's
@@ -54,7 +55,9 @@ t_create "create a sandbox" --name "$NAME"
 set_policy '{"mode": "allowlist", "rules": [
  {"id": "api", "scheme": "http", "host": "api.test", "paths": ["/v1/", "/ws"],
   "resolve": ["'"$API"'"]},
- {"id": "api-tls", "scheme": "https", "host": "api.test", "paths": ["/v1/"],
+ {"id": "api-tls", "scheme": "https", "host": "api.test", "paths": ["/v1/", "/ws"],
+  "resolve": ["'"$API"'"]},
+ {"id": "ws-tls", "scheme": "https", "host": "ws.test", "paths": ["/ws"], "websocket": true,
   "resolve": ["'"$API"'"]},
  {"id": "ws", "scheme": "http", "host": "ws.test", "paths": ["/ws"], "websocket": true,
   "resolve": ["'"$API"'"]}
@@ -93,6 +96,10 @@ check_match "... logged with the reason" "$(last_log)" \
 check_eq "upstream saw only the plain-HTTP requests" "$(since | sort -u)" \
 	"http $API:80 GET /v1/headers
 http $API:80 GET /v1/upgrade-anyway"
+
+g "curl -sS -m 10 --http2 -x http://$HOST_IP:3128 http://api.test/v1/headers"
+check_match "through the explicit proxy too, upstream got the request" "$OUT" '^Host: api\.test$'
+check_fails "... without the Upgrade" grep -qi '^upgrade:' <<<"$OUT"
 
 # Inside intercepted TLS.
 MARK=$(wc -l <"$SEEN")
@@ -151,6 +158,25 @@ check_match "an upstream that answers a websocket with another protocol is a 502
 	'^HTTP/1.1 502'
 check_match "... logged with the reason" "$(last_log)" \
 	'"path":"/ws/wrong".*"reason":"upstream switched protocols unasked","status":502'
+
+# Through the explicit proxy, and inside intercepted TLS (curl does the handshake there).
+MARK=$(wc -l <"$SEEN")
+g "(printf '$(ws_hello api.test http://api.test/ws)'; sleep 2) | nc $HOST_IP 3128 | head -1"
+check_match "explicit proxy: a websocket without websocket: true is refused" "$OUT" '^HTTP/1.1 403'
+g "(printf '$(ws_hello ws.test http://ws.test/ws)'; sleep 1; printf '$HELLO'; sleep 2) |
+	nc $HOST_IP 3128 | tr -cd '\\11\\12\\15\\40-\\176'"
+check_match "explicit proxy: under websocket: true the handshake completes" "$(head -1 <<<"$OUT")" \
+	'^HTTP/1.1 101 '
+check_match "... and a frame goes each way" "$OUT" 'echo: Hello$'
+WS_CURL="curl -s -m 5 --http1.1 -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' \
+	-H 'Upgrade: websocket' -H 'Sec-WebSocket-Key: $WS_KEY' -H 'Sec-WebSocket-Version: 13'"
+g "$WS_CURL https://api.test/ws"
+check_eq "HTTPS: a websocket without websocket: true is refused inside TLS" "$OUT" 403
+check_match "... logged with the reason" "$(last_log)" \
+	'"scheme":"https","host":"api.test".*"path":"/ws","decision":"deny".*websocket.*"status":403'
+g "$WS_CURL https://ws.test/ws"
+check_eq "HTTPS: under websocket: true the handshake completes inside TLS" "$OUT" 101
+check_eq "... and only the allowed handshakes reached upstream" "$(since | grep -c 'GET /ws$')" 2
 
 # --- redirects ----------------------------------------------------------------------------
 MARK=$(wc -l <"$SEEN")
