@@ -152,16 +152,23 @@ static int add_edit(struct vault *v, void *arg)
 	return 0;
 }
 
+/* The entry called name, or NULL after saying there is none. */
+static struct vault_entry *existing(const struct vault *v, const char *name)
+{
+	struct vault_entry *e = (struct vault_entry *)vault_find(v, name);
+
+	if (!e)
+		err_set("there is no secret called %s in the vault (see `smolvm vault ls`)", name);
+	return e;
+}
+
 static int rotate_edit(struct vault *v, void *arg)
 {
 	struct edit *ed = arg;
-	struct vault_entry *e = (struct vault_entry *)vault_find(v, ed->name);
+	struct vault_entry *e = existing(v, ed->name);
 
-	if (!e) {
-		err_set("there is no secret called %s in the vault (see `smolvm vault ls`)",
-			ed->name);
+	if (!e)
 		return -1;
-	}
 	vault_entry_set_value(e, ed->value, ed->value_len);
 	e->updated = util_wall_s();
 	return 0;
@@ -265,11 +272,8 @@ static int vault_rotate_rm_cmd(const char *cmd, int argc, char **argv)
 	rc = 1;
 	if (vault_check_name(ed.name) < 0 || unlock(path, 0, &k, &v) < 0)
 		goto out;
-	if (!vault_find(v, ed.name)) {
-		err_set("there is no secret called %s in the vault (see `smolvm vault ls`)",
-			ed.name);
+	if (!existing(v, ed.name))
 		goto out;
-	}
 	if (rotate) {
 		if (read_value(ed.name, &value, &ed.value_len) < 0)
 			goto out;
