@@ -87,7 +87,11 @@ struct sync *sync_new(const struct sync_opts *o)
 		return NULL;
 	}
 	y = xcalloc(1, sizeof *y);
-	y->host = xstrdup(o->host_dir);
+	/* Watches never follow links: a top given as a link is watched at its
+	 * target. */
+	y->host = realpath(o->host_dir, NULL);
+	if (!y->host)
+		y->host = xstrdup(o->host_dir);
 	y->guest = xstrdup(o->guest_dir);
 	y->del = o->delete;
 	y->report = o->report;

@@ -136,6 +136,30 @@ static void top_folder_gone(void)
 	sync_free(y);
 }
 
+/* A top given as a symbolic link is watched at its target. */
+static void top_through_a_link(void)
+{
+	char link[80];
+	struct sync *y;
+
+	strcpy(dir, "/tmp/smolvm-sync-unit.XXXXXX");
+	if (!mkdtemp(dir))
+		return;
+	snprintf(link, sizeof link, "%s.link", dir);
+	EXPECT_INT(symlink(dir, link), 0);
+	y = sync_new(&(struct sync_opts){ .host_dir = link, .guest_dir = "/root/x" });
+	EXPECT(y != NULL);
+	if (y) {
+		EXPECT_INT(sync_watch(y), 0);
+		write_file("f", "x", 0);
+		EXPECT_INT(sync_read_events(y, 0), 0);
+		EXPECT_INT(sync_pending(y), 1);
+		sync_free(y);
+	}
+	unlink(link);
+	util_rm_rf(dir);
+}
+
 static void not_a_folder(void)
 {
 	EXPECT(sync_new(&(struct sync_opts){ .host_dir = "/etc/hostname", .guest_dir = "/x" })
@@ -151,6 +175,7 @@ int main(void)
 	RUN(open_file_waits_for_close);
 	RUN(folders_deletes_and_moves);
 	RUN(top_folder_gone);
+	RUN(top_through_a_link);
 	RUN(not_a_folder);
 	UNIT_EXIT();
 }
