@@ -40,9 +40,14 @@ netlab_up() {
 
 netlab_resolver() {
 	local a
-	a=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
-	[ -n "$a" ] || return 1
-	case $a in 127.*) ;; *) ip addr add "$a/32" dev outside || return 1 ;; esac
+	# The first one is asked first; without any, the C library asks 127.0.0.1.
+	a=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null)
+	case ${a:=127.0.0.1} in
+	*:*) echo "netlab: the resolver $a is IPv6, which the lab's listeners cannot take" >&2
+		return 1 ;;
+	127.*) ;;
+	*) ip addr add "$a/32" dev outside || return 1 ;;
+	esac
 	echo "$a"
 }
 
