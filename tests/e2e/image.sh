@@ -177,8 +177,17 @@ expect "without a writable disk the changes go to RAM" 0 "^tmpfs on /run/smolvm/
 check_match "and the console says so" "$(cat "$WORK/console.log")" "changes are kept in RAM only"
 expect "/dev/pts is mounted with ptmxmode=666" 0 "^devpts on /dev/pts .*ptmxmode=666"
 expect "/tmp is a tmpfs" 0 "^tmpfs on /tmp type tmpfs"
+# The last modules load once SSH is up.
+modules_loaded() {
+	local m out
+	out=$(gssh lsmod) || return 1
+	for m in virtio_net virtio_blk ext4 overlay vmw_vsock_virtio_transport; do
+		grep -q "^$m " <<<"$out" || return 1
+	done
+}
+wait_until 30 modules_loaded
 run gssh 'lsmod'
-for m in virtio_net virtio_blk ext4 9pnet_virtio overlay vmw_vsock_virtio_transport; do
+for m in virtio_net virtio_blk ext4 overlay vmw_vsock_virtio_transport; do
 	check_match "module $m is loaded" "$OUT" "^$m "
 done
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/other_key"
