@@ -212,13 +212,7 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb)
 /* How long a guest gets to take its secrets' placeholders. */
 #define SECRETS_ENV_MS 10000
 
-/*
- * Give the guest's SSH sessions from now on NAME=placeholder for each of
- * the sandbox's secrets (net/secrets.h), over c (NULL: a connection of its
- * own). At boot only when there are any; after a change also when there
- * are none left, so that a detached one goes.
- */
-static int guest_secrets(const struct sandbox *sb, struct ssh_conn *c, bool changed)
+int sandbox_guest_secrets(const struct sandbox *sb, struct ssh_conn *c, bool changed)
 {
 	struct ssh_conn *own = NULL;
 	struct secrets s;
@@ -275,7 +269,7 @@ int sandbox_set_policy(const struct sandbox *sb, const struct policy *p)
 	if (rc < 0)
 		return -1;
 	if (changed && !strcmp(sb->state, SB_RUNNING) && store_qemu_alive(sb) &&
-	    guest_secrets(sb, NULL, true) < 0)
+	    sandbox_guest_secrets(sb, NULL, true) < 0)
 		return -1;
 	/* The proxy would see the new file at its next request anyway; the
 	 * signal makes it read it now, published ports included. */
@@ -391,8 +385,14 @@ static int boot_qemu(struct sandbox *sb, struct sandbox_booting *b, bool incomin
 	}
 	rc = 0;
 out:
-	if (rc < 0)
+	if (rc < 0) {
+		/* Stopping may say something too (no pid file): the reason stays. */
+		char *msg = xstrdup(err_msg());
+
 		proxy_stop(sb);
+		err_set("%s", msg);
+		free(msg);
+	}
 	qemu_argv_free(argv);
 	free(share);
 	free(log);
@@ -485,7 +485,7 @@ int sandbox_wait_ready(struct sandbox *sb, struct sandbox_booting *b, int64_t t0
 		}
 	}
 	/* Before it counts as running, so that no session starts without them. */
-	if (c && guest_secrets(sb, c, false) < 0) {
+	if (c && sandbox_guest_secrets(sb, c, false) < 0) {
 		ssh_close(c);
 		c = NULL;
 	}

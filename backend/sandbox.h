@@ -44,6 +44,17 @@ int sandbox_create(const struct sandbox_opts *o, struct sandbox *sb);
  */
 int sandbox_set_policy(const struct sandbox *sb, const struct policy *p);
 
+/*
+ * Give the guest's SSH sessions from now on NAME=placeholder for each of
+ * the sandbox's secrets (net/secrets.h), over c (NULL: a connection of its
+ * own): at boot, and when a saved state resumes (a clone gets its own
+ * placeholders, not those in the memory it resumes). Only when there are
+ * any, unless changed: then also when none are left, so that a detached
+ * one goes. 0, or -1 with err_set().
+ */
+struct ssh_conn;
+int sandbox_guest_secrets(const struct sandbox *sb, struct ssh_conn *c, bool changed);
+
 /* A boot in progress, from sandbox_boot to sandbox_wait_ready. */
 struct sandbox_booting {
 	off_t console_from;	/* where this boot's output starts in console.log */
