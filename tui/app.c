@@ -50,6 +50,8 @@ static void job_busy_text(struct app *a, struct list_row *r)
 		util_fmt_duration((now - j->started_ms) / 1000, t, sizeof t);
 		if (j->kind == JOB_REMOVE && !strcmp(j->id, r->sb->id))
 			snprintf(r->busy, sizeof r->busy, "deleting %s", t);
+		else if (j->kind == JOB_SNAPSHOT && !strcmp(j->id, r->sb->id))
+			snprintf(r->busy, sizeof r->busy, "%.14s %.15s", j->what, t);
 		else if (j->kind == JOB_CREATE && !strcmp(j->name, r->sb->name) &&
 			 strcmp(r->sb->state, SB_RUNNING))
 			snprintf(r->busy, sizeof r->busy, "booting %s", t);
@@ -132,6 +134,10 @@ void app_reload(struct app *a)
 			a->up->sb = list[i];
 		if (a->files && !strcmp(list[i].id, a->files->sb.id))
 			a->files->sb = list[i];
+		if (a->snaps && !strcmp(list[i].id, a->snaps->sb.id))
+			snappane_refresh(a->snaps, &list[i]);
+		if (a->vault && !strcmp(list[i].id, a->vault->sb.id))
+			vaultpane_refresh(a->vault, &list[i]);
 	}
 }
 
@@ -262,7 +268,7 @@ void app_resize(struct app *a)
 	a->full = true;
 }
 
-static void add_job(struct app *a, struct job *j)
+void app_start_job(struct app *a, struct job *j)
 {
 	a->jobs = xrealloc(a->jobs, (a->njobs + 1) * sizeof *a->jobs);
 	a->jobs[a->njobs++] = j;
@@ -284,6 +290,12 @@ static void job_finished(struct app *a, struct job *j)
 			status_set(STATUS_ERROR, "creating %s failed: %s", j->name,
 				   *err ? err : "smolvm create exited with an error");
 		}
+	} else if (j->kind == JOB_SNAPSHOT) {
+		if (j->status == 0)
+			status_set(STATUS_INFO, "%s %s: done in %.1f s", j->what, j->name, secs);
+		else
+			status_set(STATUS_ERROR, "%s %s failed: %s", j->what, j->name,
+				   *err ? err : "smolvm snapshot exited with an error");
 	} else if (j->status == 0) {
 		status_set(STATUS_INFO, "deleted %s", j->name);
 	} else {
@@ -324,7 +336,8 @@ void app_jobs_summary(struct app *a, char *buf, size_t len)
 
 		util_fmt_duration((now - j->started_ms) / 1000, t, sizeof t);
 		o += (size_t)snprintf(buf + o, len - o, "%s%s %s%s %s", i ? "  " : "",
-				      j->kind == JOB_CREATE ? "booting" : "deleting", j->name,
+				      j->kind == JOB_CREATE ? "booting" : j->kind == JOB_SNAPSHOT ?
+				      j->what : "deleting", j->name,
 				      draw_glyph("…", "..."), t);
 	}
 }
@@ -379,7 +392,7 @@ void app_submit_new(struct app *a)
 		status_set(STATUS_ERROR, "%s", err_msg());
 		return;
 	}
-	add_job(a, j);
+	app_start_job(a, j);
 	status_set(STATUS_INFO, "creating %s (%d MiB, %d vCPU%s)...", j->name, a->dnew.mem,
 		   a->dnew.cpus, a->dnew.cpus == 1 ? "" : "s");
 }
@@ -474,7 +487,7 @@ void app_do_confirmed(struct app *a)
 				status_set(STATUS_ERROR, "%s", err_msg());
 				return;
 			}
-			add_job(a, j);
+			app_start_job(a, j);
 			status_set(STATUS_INFO, "deleting %s...", j->name);
 		}
 		break;
@@ -526,6 +539,8 @@ void app_open_net(struct app *a, const struct sandbox *sb)
 		return;
 	app_close_upload(a);
 	app_close_files(a);
+	app_close_snaps(a);
+	app_close_vault(a);
 	netpane_free(a->net);
 	a->net = netpane_open(sb, a->root);
 	a->full = true;
@@ -562,6 +577,8 @@ void app_open_upload(struct app *a, const struct sandbox *sb)
 	if (a->net)
 		app_close_net(a);
 	app_close_files(a);
+	app_close_snaps(a);
+	app_close_vault(a);
 	uploadpane_free(a->up);
 	a->up = uploadpane_open(sb);
 	a->full = true;
@@ -569,6 +586,7 @@ void app_open_upload(struct app *a, const struct sandbox *sb)
 
 void app_close_upload(struct app *a)
 {
+	app_close_vault(a);
 	uploadpane_free(a->up);
 	a->up = NULL;
 	a->full = true;
@@ -587,6 +605,8 @@ void app_open_files(struct app *a, const struct sandbox *sb)
 	if (a->net)
 		app_close_net(a);
 	app_close_upload(a);
+	app_close_snaps(a);
+	app_close_vault(a);
 	filespane_free(a->files);
 	a->files = filespane_open(sb);
 	a->full = true;
@@ -594,6 +614,7 @@ void app_open_files(struct app *a, const struct sandbox *sb)
 
 void app_close_files(struct app *a)
 {
+	app_close_vault(a);
 	filespane_free(a->files);
 	a->files = NULL;
 	a->full = true;
@@ -611,4 +632,59 @@ void app_files_key(struct app *a, bool is_code, wint_t wc)
 	case FILESPANE_HANDLED:
 		break;
 	}
+}
+
+void app_open_snaps(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (a->net)
+		app_close_net(a);
+	app_close_upload(a);
+	app_close_files(a);
+	app_close_vault(a);
+	snappane_free(a->snaps);
+	a->snaps = snappane_open(sb);
+	a->full = true;
+}
+
+void app_close_snaps(struct app *a)
+{
+	app_close_vault(a);
+	snappane_free(a->snaps);
+	a->snaps = NULL;
+	a->full = true;
+}
+
+void app_snaps_key(struct app *a, bool is_code, wint_t wc)
+{
+	if (!snappane_key(a, is_code, wc))
+		app_close_snaps(a);
+}
+
+void app_open_vault(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (a->net)
+		app_close_net(a);
+	app_close_upload(a);
+	app_close_files(a);
+	app_close_snaps(a);
+	vaultpane_free(a->vault);
+	a->vault = vaultpane_open(sb);
+	a->full = true;
+}
+
+void app_close_vault(struct app *a)
+{
+	vaultpane_free(a->vault);
+	a->vault = NULL;
+	a->full = true;
+}
+
+void app_vault_key(struct app *a, bool is_code, wint_t wc)
+{
+	if (!vaultpane_key(a, is_code, wc))
+		app_close_vault(a);
 }

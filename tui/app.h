@@ -15,10 +15,12 @@
 #include "tui/list.h"
 #include "tui/netpane.h"
 #include "tui/shell.h"
+#include "tui/snappane.h"
 #include "tui/theme.h"
 #include "tui/transfer.h"
 #include "tui/upload.h"
 #include "tui/uploadpane.h"
+#include "tui/vaultpane.h"
 #include "tui/warm.h"
 #include "tui/watch.h"
 
@@ -49,6 +51,8 @@ struct app {
 	struct netpane *net;		/* a sandbox's network pane in place of the list, or NULL */
 	struct uploadpane *up;		/* the upload pane in place of the list, or NULL */
 	struct filespane *files;	/* a sandbox's files pane in place of the list, or NULL */
+	struct snappane *snaps;		/* a sandbox's snapshot pane in place of the list, or NULL */
+	struct vaultpane *vault;	/* the vault pane (for a sandbox) in place of the list */
 	struct transfers xfers;		/* uploads: drag-in and the upload pane share them */
 	struct upload_dialog *updlg;	/* OV_UPLOAD: where dropped files go */
 	struct buf paste;		/* a bracketed paste coming in */
@@ -129,5 +133,18 @@ void app_upload_key(struct app *a, bool is_code, wint_t wc);
 void app_open_files(struct app *a, const struct sandbox *sb);
 void app_close_files(struct app *a);
 void app_files_key(struct app *a, bool is_code, wint_t wc);
+
+/* The snapshot pane of sb in place of the list. */
+void app_open_snaps(struct app *a, const struct sandbox *sb);
+void app_close_snaps(struct app *a);
+void app_snaps_key(struct app *a, bool is_code, wint_t wc);
+
+/* The vault pane, attaching to sb, in place of the list. */
+void app_open_vault(struct app *a, const struct sandbox *sb);
+void app_close_vault(struct app *a);
+void app_vault_key(struct app *a, bool is_code, wint_t wc);
+
+/* Watch a job started elsewhere (a snapshot, a clone) like create and rm. */
+void app_start_job(struct app *a, struct job *j);
 
 #endif

@@ -25,8 +25,8 @@ static const struct help_line lines_left[] = {
 	{ "n", "new sandbox" },
 	{ "d", "delete (asks first)" },
 	{ "w", "network: rules, requests" },
-	{ "u", "upload files" },
-	{ "f", "files: what it changed" },
+	{ "u  f", "upload / what it changed" },
+	{ "S  v", "snapshots / the vault" },
 	{ "Tab 1-9", "next / numbered shell" },
 	{ "t", "next colour theme" },
 	{ "?", "this help" },
@@ -46,6 +46,7 @@ static const struct help_line lines_right[] = {
 	{ "P c", "another shell here" },
 	{ "P w", "its network pane" },
 	{ "P u  P f", "upload / files pane" },
+	{ "P S  P v", "snapshots / the vault" },
 	{ "P x", "close this shell" },
 	{ "P [  P PgUp", "scroll back" },
 	{ "P t  P ?", "theme / this help" },
@@ -141,6 +142,44 @@ static const struct help_line files_right[] = {
 	{ "", "(smolvm diff, the same)" },
 };
 
+static const struct help_line snaps_left[] = {
+	{ NULL, "Snapshot pane" },
+	{ "n", "take one: disk or memory" },
+	{ "r  Enter", "restore it (asks)" },
+	{ "d  Delete", "delete it (asks)" },
+	{ "c", "clone: a new sandbox" },
+	{ "Up Down j k", "move" },
+	{ "Esc  q  S", "back to the list" },
+};
+
+static const struct help_line snaps_right[] = {
+	{ NULL, "The tree" },
+	{ "*", "the state descends from it" },
+	{ "under one", "taken after restoring it" },
+	{ "disk", "the writable layer" },
+	{ "memory", "the running state too" },
+	{ "FROM", "its parent (ID:SNAP: clone)" },
+};
+
+static const struct help_line vault_left[] = {
+	{ NULL, "Vault pane" },
+	{ "n", "add a secret" },
+	{ "d  Delete", "delete it (asks)" },
+	{ "a", "attach / detach it" },
+	{ "", "to the pane's sandbox" },
+	{ "Up Down j k", "move" },
+	{ "Esc  q  v", "back to the list" },
+};
+
+static const struct help_line vault_right[] = {
+	{ NULL, "A secret" },
+	{ "value", "typed masked, never shown" },
+	{ "hosts", "where it is injected" },
+	{ "header", "set outright (optional)" },
+	{ "USES", "live, from the proxies" },
+	{ "attached", "the guest has a placeholder" },
+};
+
 /* Copy s, spelling out the prefix key where a word is just "P". */
 static void expand(char *out, size_t len, const char *s, const char *prefix)
 {
@@ -224,4 +263,16 @@ void help_draw_files(int y0, int lines, int cols, const char *label, const char 
 {
 	draw_page(y0, lines, cols, files_left, ARRAY_LEN(files_left), files_right,
 		  ARRAY_LEN(files_right), label, name);
+}
+
+void help_draw_snaps(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, snaps_left, ARRAY_LEN(snaps_left), snaps_right,
+		  ARRAY_LEN(snaps_right), label, name);
+}
+
+void help_draw_vault(int y0, int lines, int cols, const char *label, const char *name)
+{
+	draw_page(y0, lines, cols, vault_left, ARRAY_LEN(vault_left), vault_right,
+		  ARRAY_LEN(vault_right), label, name);
 }

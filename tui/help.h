@@ -13,4 +13,10 @@ void help_draw_upload(int y0, int lines, int cols, const char *label, const char
 /* The files pane's keys. */
 void help_draw_files(int y0, int lines, int cols, const char *label, const char *name);
 
+/* The snapshot pane's keys. */
+void help_draw_snaps(int y0, int lines, int cols, const char *label, const char *name);
+
+/* The vault pane's keys. */
+void help_draw_vault(int y0, int lines, int cols, const char *label, const char *name);
+
 #endif

@@ -78,14 +78,18 @@ static void prefix_command(struct app *a, bool is_code, wint_t wc)
 		}
 		return;
 	}
-	case 'u': case 'f': {
+	case 'u': case 'f': case 'S': case 'v': {
 		const struct sandbox *sb = current_sandbox(a, sh);
 
 		if (sb) {
 			if (wc == 'u')
 				app_open_upload(a, sb);
-			else
+			else if (wc == 'f')
 				app_open_files(a, sb);
+			else if (wc == 'S')
+				app_open_snaps(a, sb);
+			else
+				app_open_vault(a, sb);
 			app_switch_view(a, -1);
 		}
 		return;
@@ -147,6 +151,8 @@ static void list_key(struct app *a, bool is_code, wint_t wc)
 	case 'w': app_open_net(a, app_selected(a)); return;
 	case 'u': app_open_upload(a, app_selected(a)); return;
 	case 'f': app_open_files(a, app_selected(a)); return;
+	case 'S': app_open_snaps(a, app_selected(a)); return;
+	case 'v': app_open_vault(a, app_selected(a)); return;
 	case 't': app_next_theme(a); return;
 	case '?': a->overlay = OV_HELP; a->dirty = true; return;
 	case 'q': app_ask_quit(a); return;
@@ -257,6 +263,10 @@ static void on_key(struct app *a, bool is_code, wint_t wc, bool alt)
 		app_upload_key(a, is_code, wc);
 	else if (a->files)
 		app_files_key(a, is_code, wc);
+	else if (a->snaps)
+		app_snaps_key(a, is_code, wc);
+	else if (a->vault)
+		app_vault_key(a, is_code, wc);
 	else
 		list_key(a, is_code, wc);
 }
@@ -280,7 +290,7 @@ static void on_mouse(struct app *a)
 			netpane_scroll(a->net, 3 * dir);
 		else if (a->files)
 			filespane_key(a->files, true, dir > 0 ? KEY_UP : KEY_DOWN);
-		else if (a->up)
+		else if (a->up || a->snaps || a->vault)
 			return;
 		else if (dir > 0 && a->sel > 0)
 			app_select(a, a->sel - 1);
@@ -303,7 +313,7 @@ static void on_mouse(struct app *a)
 				app_switch_view(a, a->tabs[i].view);
 		return;
 	}
-	if (!sh && !a->net && !a->up && !a->files) {
+	if (!sh && !a->net && !a->up && !a->files && !a->snaps && !a->vault) {
 		int row = list_row_at(ev.y, 1, LINES - 3, a->nsbs, a->top);
 		int64_t now = util_now_ms();
 

@@ -88,6 +88,39 @@ struct job *job_remove(const char *id, const char *name)
 	return j;
 }
 
+struct job *job_clone(const char *ref, const char *name)
+{
+	char *argv[] = { "smolvm", "create", "--from", (char *)ref, "--name", (char *)name,
+			 "--json", NULL };
+	struct job *j = spawn(JOB_CREATE, argv);
+
+	if (j)
+		snprintf(j->name, sizeof j->name, "%s", name);
+	else
+		err_set("cannot start `smolvm create --from`: %s", strerror(errno));
+	return j;
+}
+
+struct job *job_snapshot(char *const args[], const char *id, const char *name, const char *what)
+{
+	char *argv[16] = { "smolvm", "snapshot" };
+	size_t n = 2;
+	struct job *j;
+
+	for (size_t i = 0; args[i] && n + 1 < sizeof argv / sizeof *argv; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	j = spawn(JOB_SNAPSHOT, argv);
+	if (!j) {
+		err_set("cannot start `smolvm snapshot`: %s", strerror(errno));
+		return NULL;
+	}
+	snprintf(j->id, sizeof j->id, "%s", id);
+	snprintf(j->name, sizeof j->name, "%s", name);
+	snprintf(j->what, sizeof j->what, "%s", what);
+	return j;
+}
+
 static void drain(int *fd, struct buf *b)
 {
 	char tmp[4096];
@@ -165,6 +198,13 @@ void job_error(const struct job *j, char *buf, size_t len)
 		line += 8;
 	if ((size_t)(end - line) > vlen && !strncmp(line, verb, vlen))
 		line += vlen;
+	/* "smolvm snapshot restore: why" */
+	if (j->kind == JOB_SNAPSHOT && end - line > 16 && !strncmp(line, "smolvm snapshot ", 16)) {
+		const char *colon = memmem(line, (size_t)(end - line), ": ", 2);
+
+		if (colon)
+			line = colon + 2;
+	}
 	for (e = line; e < end && *e != '\r'; e++)
 		;
 	snprintf(buf, len, "%.*s", (int)(e - line), line);

@@ -9,7 +9,7 @@
 
 #include "tui/buf.h"
 
-enum job_kind { JOB_CREATE, JOB_REMOVE };
+enum job_kind { JOB_CREATE, JOB_REMOVE, JOB_SNAPSHOT };
 
 struct job {
 	enum job_kind kind;
@@ -19,6 +19,7 @@ struct job {
 	int64_t started_ms;
 	char name[64];			/* the sandbox's name */
 	char id[16];			/* its id: known for rm, read from create's --json */
+	char what[32];			/* JOB_SNAPSHOT: "snapshotting", "restoring", ... */
 	bool done;
 	int status;			/* exit status, or -1 if killed */
 };
@@ -27,6 +28,11 @@ struct job {
 struct job *job_create(const char *name, int mem_mib, int cpus);
 /* `smolvm rm --force ID` */
 struct job *job_remove(const char *id, const char *name);
+/* `smolvm create --from ID:SNAP --name N --json`: a JOB_CREATE. */
+struct job *job_clone(const char *ref, const char *name);
+/* `smolvm snapshot ARGS...` (NULL-terminated) on sandbox id (named name);
+ * what says what it does, for the screen ("restoring"). */
+struct job *job_snapshot(char *const args[], const char *id, const char *name, const char *what);
 
 /* Read what the child wrote so far (call when a pipe is readable). */
 void job_read(struct job *j);

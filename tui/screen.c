@@ -46,7 +46,12 @@ static void draw_header(struct app *a)
 		snprintf(label, sizeof label, "upload %.40s", a->up->sb.name);
 	else if (a->files)
 		snprintf(label, sizeof label, "files %.40s", a->files->sb.name);
-	x = add_tab(a, x, -1, a->net || a->up || a->files ? label : "sandboxes", a->view < 0);
+	else if (a->snaps)
+		snprintf(label, sizeof label, "snapshots %.40s", a->snaps->sb.name);
+	else if (a->vault)
+		snprintf(label, sizeof label, "vault");
+	x = add_tab(a, x, -1, a->net || a->up || a->files || a->snaps || a->vault ? label :
+		    "sandboxes", a->view < 0);
 	for (size_t i = 0; i < a->nshells; i++) {
 		const struct shell *sh = a->shells[i];
 
@@ -90,8 +95,9 @@ static void draw_keys(struct app *a)
 {
 	static const struct key_hint list[] = {
 		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
-		{ "w", "network" }, { "u", "upload" }, { "f", "files" }, { "Tab", "shells" },
-		{ "t", "theme" }, { "?", "help" }, { "q", "quit" },
+		{ "w", "network" }, { "Tab", "shells" }, { "t", "theme" }, { "?", "help" },
+		{ "q", "quit" }, { "u", "upload" }, { "f", "files" }, { "S", "snapshots" },
+		{ "v", "vault" },
 	};
 	static const struct key_hint shell[] = {
 		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
@@ -99,8 +105,23 @@ static void draw_keys(struct app *a)
 	};
 	static const struct key_hint armed[] = {
 		{ "l", "list" }, { "n", "next" }, { "p", "prev" }, { "1-9", "shell" },
-		{ "c", "new shell" }, { "w", "network" }, { "u", "upload" }, { "f", "files" },
-		{ "x", "close" }, { "[", "scroll" }, { "t", "theme" }, { "?", "help" },
+		{ "c", "new shell" }, { "w", "network" }, { "x", "close" }, { "[", "scroll" },
+		{ "t", "theme" }, { "?", "help" }, { "u", "upload" }, { "f", "files" },
+		{ "S", "snapshots" }, { "v", "vault" },
+	};
+	static const struct key_hint vault[] = {
+		{ "n", "add" }, { "d", "delete" }, { "a", "attach/detach" }, { "Up/Down", "move" },
+		{ "Esc", "back" }, { "?", "help" },
+	};
+	static const struct key_hint vault_form[] = {
+		{ "Tab", "next field" }, { "Enter", "add" }, { "Esc", "cancel" },
+	};
+	static const struct key_hint snaps[] = {
+		{ "n", "new" }, { "r", "restore" }, { "d", "delete" }, { "c", "clone" },
+		{ "Up/Down", "move" }, { "Esc", "back" }, { "?", "help" },
+	};
+	static const struct key_hint snap_form[] = {
+		{ "Tab", "next" }, { "Space", "kind" }, { "Enter", "ok" }, { "Esc", "cancel" },
 	};
 	static const struct key_hint files[] = {
 		{ "r", "read again" }, { "Up/Down", "move" }, { "PgUp/PgDn", "page" },
@@ -161,6 +182,20 @@ static void draw_keys(struct app *a)
 		draw_footer(upane, ARRAY_LEN(upane), NULL);
 	} else if (a->files) {
 		draw_footer(files, ARRAY_LEN(files), NULL);
+	} else if (a->snaps) {
+		if (a->snaps->state == SNAP_FORM)
+			draw_footer(snap_form, ARRAY_LEN(snap_form), NULL);
+		else if (a->snaps->state == SNAP_CONFIRM)
+			draw_footer(dconf, ARRAY_LEN(dconf), NULL);
+		else
+			draw_footer(snaps, ARRAY_LEN(snaps), NULL);
+	} else if (a->vault) {
+		if (a->vault->state == VAULT_FORM)
+			draw_footer(vault_form, ARRAY_LEN(vault_form), NULL);
+		else if (a->vault->state == VAULT_CONFIRM)
+			draw_footer(dconf, ARRAY_LEN(dconf), NULL);
+		else
+			draw_footer(vault, ARRAY_LEN(vault), NULL);
 	} else {
 		struct key_hint h[ARRAY_LEN(list)];
 		size_t n = 0;
@@ -213,6 +248,18 @@ static void place_cursor(struct app *a)
 		return;
 	}
 	if (a->overlay == OV_NONE && !sh && a->up && !a->net && uploadpane_cursor(a->up, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
+	if (a->overlay == OV_NONE && !sh && a->vault &&
+	    vaultpane_cursor(a->vault, LINES, COLS, &y, &x)) {
+		curs_set(1);
+		move(y, x);
+		return;
+	}
+	if (a->overlay == OV_NONE && !sh && a->snaps &&
+	    snappane_cursor(a->snaps, LINES, COLS, &y, &x)) {
 		curs_set(1);
 		move(y, x);
 		return;
@@ -287,6 +334,10 @@ void screen_draw(struct app *a)
 		help_draw_upload(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (a->overlay == OV_HELP && a->files && !sh) {
 		help_draw_files(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP && a->snaps && !sh) {
+		help_draw_snaps(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
+	} else if (a->overlay == OV_HELP && a->vault && !sh) {
+		help_draw_vault(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (a->overlay == OV_HELP) {
 		help_draw(1, LINES - 3, COLS, a->prefix_label, a->prefix_name);
 	} else if (!sh && a->net) {
@@ -295,6 +346,10 @@ void screen_draw(struct app *a)
 		uploadpane_draw(a, 1, LINES - 3, COLS);
 	} else if (!sh && a->files) {
 		filespane_draw(a->files, 1, LINES - 3, COLS);
+	} else if (!sh && a->snaps) {
+		snappane_draw(a->snaps, 1, LINES - 3, COLS);
+	} else if (!sh && a->vault) {
+		vaultpane_draw(a->vault, 1, LINES - 3, COLS);
 	} else if (!sh) {
 		if (a->root)
 			snprintf(hint, sizeof hint, "No sandboxes yet. Press n to create one.");
@@ -318,6 +373,10 @@ void screen_draw(struct app *a)
 		dialog_confirm_draw(&a->dconf, LINES, COLS);
 	else if (a->overlay == OV_UPLOAD)
 		upload_dialog_draw(a->updlg, LINES, COLS);
+	else if (a->overlay == OV_NONE && !sh && a->snaps)
+		snappane_draw_dialog(a->snaps, LINES, COLS);
+	else if (a->overlay == OV_NONE && !sh && a->vault)
+		vaultpane_draw_dialog(a->vault, LINES, COLS);
 	else if (a->overlay == OV_NONE && !sh && a->net)
 		netpane_draw_dialog(a->net, LINES, COLS);
 	place_cursor(a);

@@ -259,6 +259,8 @@ static void cleanup(struct app *a)
 	upload_dialog_free(a->updlg);
 	uploadpane_free(a->up);
 	filespane_free(a->files);
+	snappane_free(a->snaps);
+	vaultpane_free(a->vault);
 	buf_free(&a->paste);
 	for (size_t i = 0; i < a->nshells; i++)
 		shell_free(a->shells[i]);

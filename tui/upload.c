@@ -113,7 +113,7 @@ void upload_paste(struct app *a, const char *text, size_t len)
 			paste_paths_free(&paths);
 		return;
 	}
-	if (is_files && !a->net && !a->files && app_selected(a)) {
+	if (is_files && !a->net && !a->files && !a->snaps && !a->vault && app_selected(a)) {
 		upload_offer(a, app_selected(a), NULL, &paths, NULL, 0);
 		return;
 	}
