@@ -207,5 +207,19 @@ check_eq "... new sessions keep the placeholder that stays and lose the others" 
 g 'curl -sS -m 20 -H "Authorization: Bearer $API_KEY" https://api.test/echo/detached'
 check "... and the detached header is no longer set" eval '! up "\"/echo/detached\"" | grep -q X-Api-Key'
 
+# --- a vault sealed with a passphrase: the key is handed to the proxy on a pipe ----------------
+check "vault init --passphrase re-seals the vault" \
+	env SMOLVM_VAULT_PASSPHRASE=test-pass "$SMOLVM" vault init --passphrase
+check "stop the second sandbox" "$SMOLVM" stop "$NAME2"
+run "$SMOLVM" start "$NAME2" </dev/null
+check_match "start without the passphrase fails, saying the secrets need the vault" "$OUT" \
+	"the sandbox's secrets need the vault"
+check "start with the passphrase" env SMOLVM_VAULT_PASSPHRASE=test-pass "$SMOLVM" start "$NAME2"
+PPID_=$(cat "$VM_DIR/proxy.pid")
+check "... the proxy got the key on an inherited pipe" \
+	grep -qz '^SMOLVM_VAULT_KEY_FD=4$' "/proc/$PPID_/environ"
+NAME=$NAME2 g 'curl -sS -m 20 -H "Authorization: Bearer $API_KEY" https://api.test/echo/sealed'
+check_match "... and puts the value in" "$(up '"/echo/sealed"')" "\"Bearer $NEWKEY\""
+
 check "rm --force removes both sandboxes" "$SMOLVM" rm --force "$ID1" "$NAME2"
 exit 0
