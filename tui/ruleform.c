@@ -144,6 +144,11 @@ int ruleform_init_allow(struct ruleform *f, const struct netlog_entry *e,
 {
 	char id[POLICY_ID_MAX + 1], port[8], what[120];
 
+	if (e->dns) {
+		err_set("a DNS question: the sandbox's resolver answers every name, and the policy "
+			"judges the request that follows");
+		return -1;
+	}
 	if (e->decision != NETLOG_DENY || e->status != 403) {
 		err_set("only a request the policy refused (403) can be allowed; this one was %s",
 			e->decision == NETLOG_ALLOW ? "allowed" :

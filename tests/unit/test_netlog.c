@@ -507,6 +507,7 @@ static void parses_dns_lines(void)
 	EXPECT(netlog_match(&e, "API.TEST"));
 	/* Nothing to allow: the resolver answers every name. */
 	EXPECT_INT(ruleform_init_allow(&f, &e, p), -1);
+	EXPECT(strstr(err_msg(), "DNS question") != NULL);
 	netlog_entry_clear(&e);
 	EXPECT_INT(netlog_parse(aaaa, strlen(aaaa), &e), 0);
 	EXPECT_STR(e.reason, "no record of this type");
