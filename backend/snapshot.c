@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/disk.h"
 #include "backend/diskcopy.h"
 #include "backend/migrate.h"
 #include "backend/paths.h"
@@ -173,12 +174,6 @@ static char *snap_path(const char *id, const char *dir, const char *file)
 
 	free(root);
 	return p;
-}
-
-/* The sandbox's writable disk: absent while its image keeps the root in RAM. */
-static char *disk_path(const char *id)
-{
-	return paths_vm_file(id, "disk.img");
 }
 
 static bool has_disk(const char *id)
@@ -414,30 +409,31 @@ out:
 
 /* --- talking to the guest and to QEMU --------------------------------------- */
 
-static int guest_run(const struct sandbox *sb, const char *cmd, int timeout_ms)
+static int guest_exec(struct ssh_conn *c, const char *cmd, int timeout_ms)
 {
-	struct ssh_conn *c = ssh_open(sb, timeout_ms);
-	int null_fd, rc;
+	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC), rc;
 
-	if (!c)
-		return -1;
-	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	rc = ssh_exec_timeout(c, cmd, -1, null_fd, null_fd, timeout_ms);
 	if (null_fd >= 0)
 		close(null_fd);
-	ssh_close(c);
 	if (rc > 0)
 		err_set("'%s' in the guest exited with status %d", cmd, rc);
 	return rc == 0 ? 0 : -1;
 }
 
 /* A paused or restored guest's clock is behind by the time it did not run;
- * a wrong clock breaks TLS (certificates "not yet valid") and make. */
-static void guest_set_clock(const struct sandbox *sb)
+ * a wrong clock breaks TLS (certificates "not yet valid") and make. To the
+ * nearest second: date takes whole ones. */
+static void guest_set_clock(struct ssh_conn *c)
 {
-	char *cmd = xasprintf("date -s @%lld >/dev/null", (long long)util_wall_s());
+	struct timespec now;
+	char *cmd;
 
-	guest_run(sb, cmd, SSH_MS);
+	clock_gettime(CLOCK_REALTIME, &now);
+	cmd = xasprintf("date -s @%lld >/dev/null",
+			(long long)now.tv_sec + (now.tv_nsec >= 500000000L));
+
+	guest_exec(c, cmd, SSH_MS);
 	free(cmd);
 }
 
@@ -510,25 +506,28 @@ static void fill_meta(const struct sandbox *sb, struct snapshot *s, const char *
 	free(head);
 }
 
-/* Into dir: memory.bin (memory) and disk.img of the running guest, paused
- * for it and resumed after (unless it was paused before). */
+/*
+ * Into dir: memory.bin (memory) and disk.img of the running guest, paused
+ * for it and resumed after (unless it was paused before). For a disk
+ * snapshot the guest first writes out its files and freezes its writable
+ * layer (the copy is then a clean file system); a memory snapshot is
+ * consistent as it is, and a frozen layer would be saved frozen.
+ */
 static int save_running(struct sandbox *sb, const char *dir, struct snapshot *s, bool memory,
 			progress_fn fn, void *arg)
 {
 	char *mem = xasprintf("%s/memory.bin", dir), *disk = xasprintf("%s/disk.img", dir);
 	char *src = disk_path(sb->id), state[32];
+	struct ssh_conn *c;
 	struct qmp *q;
 	bool resume;
 	int rc = -1;
 	struct stat st;
 
-	/* What the guest wrote but holds in its page cache goes to the disk. */
-	if (!memory && guest_run(sb, "sync", SSH_MS) < 0) {
-		err_set("cannot have the guest flush its files before the snapshot: %s", err_msg());
+	if (!memory && disk_freeze(sb) < 0)
 		goto free;
-	}
 	if (!(q = qmp_open(sb)))
-		goto free;
+		goto thaw;
 	if (qmp_run_state(q, state, sizeof state) < 0)
 		goto close;
 	resume = !strcmp(state, "running");
@@ -551,8 +550,23 @@ cont:
 	}
 close:
 	qmp_close(q);
-	if (rc == 0 && resume)
-		guest_set_clock(sb);
+	if (rc == 0 && resume && (c = ssh_open(sb, SSH_MS))) {
+		guest_set_clock(c);
+		ssh_close(c);
+	}
+thaw:
+	if (!memory) {
+		char *msg = xstrdup(err_msg());
+
+		if (disk_thaw(sb) < 0 && rc == 0) {
+			err_set("the snapshot is taken but the guest's disk stays frozen (it thaws "
+				"by itself within %d s): %s", DISK_FREEZE_MAX_S, err_msg());
+			rc = -1;
+		} else if (rc < 0) {
+			err_set("%s", msg);
+		}
+		free(msg);
+	}
 free:
 	free(src);
 	free(disk);
@@ -580,9 +594,9 @@ int snapshot_create(struct sandbox *sb, const char *name, bool memory, progress_
 		return -1;
 	}
 	if (!memory && !has_disk(sb->id)) {
-		err_set("sandbox %s has no disk to snapshot: its image keeps the root file system "
-			"in RAM (rebuild the image with smolvm image build --force); --memory saves "
-			"its full running state", sb->name);
+		err_set("sandbox %s has no writable disk to snapshot (it was made by an older "
+			"smolvm that kept its files in RAM); --memory saves its full running state",
+			sb->name);
 		return -1;
 	}
 	if (name && (why = snapshot_name_problem(name))) {
@@ -729,24 +743,23 @@ static void add_qemu_reason(const struct sandbox *sb, const struct sandbox_booti
 	free(tail);
 }
 
-static int wait_ssh(const struct sandbox *sb, int pidfd)
+/* The resumed guest's SSH server, or NULL with err_set(). */
+static struct ssh_conn *wait_ssh(const struct sandbox *sb, int pidfd)
 {
 	int64_t deadline = util_now_ms() + RESUME_SSH_MS;
 
 	for (;;) {
 		struct ssh_conn *c = ssh_open(sb, 2000);
 
-		if (c) {
-			ssh_close(c);
-			return 0;
-		}
+		if (c)
+			return c;
 		if (qemu_wait_exit(pidfd, 20)) {
 			err_set("QEMU exited after resuming the guest");
-			return -1;
+			return NULL;
 		}
 		if (util_now_ms() >= deadline) {
 			err_set("the resumed guest does not answer SSH: %s", err_msg());
-			return -1;
+			return NULL;
 		}
 	}
 }
@@ -760,6 +773,7 @@ static int resume(struct sandbox *sb, const char *mem, const char *accel, const 
 {
 	struct sandbox_booting b = { .pidfd = -1 };
 	int64_t t0 = util_now_ms();
+	struct ssh_conn *c;
 	struct qmp *q = NULL;
 	int rc = -1;
 
@@ -775,9 +789,10 @@ static int resume(struct sandbox *sb, const char *mem, const char *accel, const 
 		goto out;
 	qmp_close(q);
 	q = NULL;
-	if (wait_ssh(sb, b.pidfd) < 0)
+	if (!(c = wait_ssh(sb, b.pidfd)))
 		goto out;
-	guest_set_clock(sb);
+	guest_set_clock(c);
+	ssh_close(c);
 	sb->ready_ms = util_now_ms() - t0;
 	snprintf(sb->state, sizeof sb->state, "%s", SB_RUNNING);
 	rc = store_save(sb);

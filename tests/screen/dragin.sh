@@ -108,7 +108,8 @@ expect_screen "a file again: the dialog" 5 "Upload to $NAME"
 check_match "... with a button to type the path instead" "$(tm_screen)" "Paste as text"
 tm_keys Tab Tab Enter
 expect_gone "Paste as text closes the dialog" 5 "Upload to $NAME"
-expect_screen "... and types the paste as it was" 5 "'$FILES/uri name.txt'"
+# (ash may scroll a long line sideways: its end shows the quoting kept)
+expect_screen "... and types the paste as it was, quotes and all" 5 "/uri name.txt'"
 tm_keys C-c
 paste "$FILES/big.bin"
 expect_screen "Esc: the dialog" 5 "Upload to $NAME"
