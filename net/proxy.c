@@ -522,8 +522,8 @@ int proxy_main(int argc, char **argv)
 	vault_file = vault_path();
 	env.secrets_get = secrets_current;
 	env.secret_used = secret_used;
-	/* Secrets that cannot be had fail the start, where it is seen. */
-	inject_set_unref(secrets_current());
+	/* Secrets that cannot be had fail the start, where it is seen: the
+	 * first try, since a key handed over on a pipe can be read once. */
 	{
 		struct policy *p = policy_slot_get(&slot);
 		int rc = p->n_secrets ? vault_start() : 0;
@@ -534,6 +534,7 @@ int proxy_main(int argc, char **argv)
 			return 1;
 		}
 	}
+	inject_set_unref(secrets_current());
 	lfd = bound_socket(&sb, SOCK_STREAM, PROXY_PORT);
 	ufd = lfd < 0 ? -1 : bound_socket(&sb, SOCK_DGRAM, DNS_PORT);
 	if (ufd < 0 || ingress_start(&sb, policy_current, say) < 0) {
