@@ -85,7 +85,11 @@ t_setup_home() {
 	if [ -n "$SMOLVM_TEST_IMAGES" ]; then
 		mkdir -p "$SMOLVM_HOME"
 		ln -s "$SMOLVM_TEST_IMAGES/images" "$SMOLVM_HOME/images"
-		ln -s "$SMOLVM_TEST_IMAGES/keys" "$SMOLVM_HOME/keys"
+		# The install's keys one by one, so that what a test makes there
+		# (the vault's key file) stays in its own home.
+		mkdir -m 0700 "$SMOLVM_HOME/keys"
+		ln -s "$SMOLVM_TEST_IMAGES"/keys/* "$SMOLVM_HOME/keys/"
+		rm -f "$SMOLVM_HOME/keys/vault.key"
 	fi
 	trap t_cleanup_home EXIT
 }
