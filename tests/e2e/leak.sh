@@ -68,8 +68,9 @@ cat >"$SMOLVM_HOME/policy.json" <<EOF
  {"id": "api", "scheme": "https", "host": "api.test", "methods": ["GET", "POST"], "resolve": ["$API"]}
 ]}
 EOF
+# A small disk: every byte of it (and of its snapshot copies) is read below.
 t_create "create a sandbox with the secret" --name "$NAME" --policy "$SMOLVM_HOME/policy.json" \
-	--secret LEAK_KEY
+	--secret LEAK_KEY --disk 256M
 PH=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secrets"][0]["placeholder"])' \
 	"$VM_DIR/secrets.json")
 check_match "its placeholder" "$PH" '^smolvm-ph-[0-9a-f]{32}$'
