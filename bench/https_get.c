@@ -5,12 +5,13 @@
  * prints one line: "requests N median_ms X p90_ms Y bytes B seconds S".
  *
  *   https_get --to IP:PORT | --proxy IP:PORT, --host NAME, --ca FILE,
- *             --path PATH, [--count N] [--warmup N] [--new-conn]
+ *             --path PATH, [--count N] [--warmup N] [--new-conn] [--raw]
  *
  * With --new-conn every request has a connection of its own (TCP, CONNECT,
  * TLS handshake, one GET, close), as a command-line tool makes them;
  * without, all go one after another on one kept-alive connection. The
  * warm-up requests are not counted; seconds is the counted requests' total.
+ * --raw prints each counted request's time first, one "ms X" line each.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,7 +35,7 @@
 
 struct opts {
 	struct sockaddr_in to;
-	bool proxy, new_conn;
+	bool proxy, new_conn, raw;
 	const char *host, *ca, *path;
 	int count, warmup;
 };
@@ -189,8 +190,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--new-conn")) {
-			o.new_conn = true;
+		if (!strcmp(a, "--new-conn") || !strcmp(a, "--raw")) {
+			*(a[2] == 'n' ? &o.new_conn : &o.raw) = true;
 			continue;
 		}
 		if (!v)
@@ -216,7 +217,7 @@ int main(int argc, char **argv)
 	}
 	if (!have_to || !o.host || !o.ca || !o.path || o.count < 1 || o.warmup < 0)
 		die("usage: https_get --to|--proxy IP:PORT --host NAME --ca FILE --path PATH "
-		    "[--count N] [--warmup N] [--new-conn]");
+		    "[--count N] [--warmup N] [--new-conn] [--raw]");
 	signal(SIGPIPE, SIG_IGN);
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx || SSL_CTX_load_verify_locations(ctx, o.ca, NULL) != 1)
@@ -239,6 +240,8 @@ int main(int argc, char **argv)
 	}
 	if (c.ssl)
 		conn_close(&c);
+	for (int i = 0; o.raw && i < o.count; i++)
+		printf("ms %.3f\n", ms[i]);
 	qsort(ms, (size_t)o.count, sizeof *ms, cmp);
 	printf("requests %d median_ms %.3f p90_ms %.3f bytes %llu seconds %.3f\n", o.count,
 	       o.count % 2 ? ms[o.count / 2] : (ms[o.count / 2 - 1] + ms[o.count / 2]) / 2,

@@ -29,6 +29,22 @@ wait "$creator"
 check_eq "the create it did not stop finished" "$?" 0
 check_match "and the sandbox runs" "$("$SMOLVM" ls)" "early +running"
 
+# --- an egress proxy that died ---------------------------------------------
+id=$("$SMOLVM" ls --json | grep -o '"id":[[:space:]]*"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}' | head -1)
+proxy=$(cat "$SMOLVM_HOME/vms/$id/proxy.pid" 2>/dev/null)
+check_match "the sandbox has an egress proxy" "$proxy" '^[0-9]+$'
+kill -9 "$proxy"
+wait_until 10 test ! -d "/proc/$proxy"
+run "$SMOLVM" ls
+check_match "ls warns that a sandbox runs without its egress proxy" "$RC $OUT" \
+	"^0 .*warning: the egress proxy of early is not running.*smolvm start early"
+check_match "ls --json says so" "$("$SMOLVM" ls --json 2>/dev/null)" '"proxy_running":[[:space:]]*false'
+run "$SMOLVM" start early
+check_match "start on it restarts the proxy" "$RC $OUT" "^0 .*restarted it"
+check_match "ls --json sees it running" "$("$SMOLVM" ls --json)" '"proxy_running":[[:space:]]*true'
+run "$SMOLVM" exec early -- curl -s -o /dev/null -w '%{http_code}' http://example.test/
+check_match "the guest reaches its proxy again (it answers, here with a denial)" "$OUT" '^4[0-9][0-9]$'
+
 # --- a record that cannot be read -------------------------------------------
 id=$("$SMOLVM" ls --json | grep -o '"id":[[:space:]]*"[0-9a-f]*"' | grep -o '[0-9a-f]\{8\}' | head -1)
 check_match "the running sandbox has an id" "$id" '^[0-9a-f]{8}$'
