@@ -533,15 +533,22 @@ void app_cycle_view(struct app *a, int dir)
 	app_switch_view(a, ((a->view + 1 + dir + n) % n) - 1);
 }
 
-void app_open_net(struct app *a, const struct sandbox *sb)
+/* The full-screen panes replace one another: opening one closes whichever is open. */
+static void app_close_panes(struct app *a)
 {
-	if (!sb)
-		return;
+	if (a->net)
+		app_close_net(a);
 	app_close_upload(a);
 	app_close_files(a);
 	app_close_snaps(a);
 	app_close_vault(a);
-	netpane_free(a->net);
+}
+
+void app_open_net(struct app *a, const struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	app_close_panes(a);
 	a->net = netpane_open(sb, a->root);
 	a->full = true;
 }
@@ -574,12 +581,7 @@ void app_open_upload(struct app *a, const struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	if (a->net)
-		app_close_net(a);
-	app_close_files(a);
-	app_close_snaps(a);
-	app_close_vault(a);
-	uploadpane_free(a->up);
+	app_close_panes(a);
 	a->up = uploadpane_open(sb);
 	a->full = true;
 }
@@ -602,12 +604,7 @@ void app_open_files(struct app *a, const struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	if (a->net)
-		app_close_net(a);
-	app_close_upload(a);
-	app_close_snaps(a);
-	app_close_vault(a);
-	filespane_free(a->files);
+	app_close_panes(a);
 	a->files = filespane_open(sb);
 	a->full = true;
 }
@@ -638,12 +635,7 @@ void app_open_snaps(struct app *a, const struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	if (a->net)
-		app_close_net(a);
-	app_close_upload(a);
-	app_close_files(a);
-	app_close_vault(a);
-	snappane_free(a->snaps);
+	app_close_panes(a);
 	a->snaps = snappane_open(sb);
 	a->full = true;
 }
@@ -666,12 +658,7 @@ void app_open_vault(struct app *a, const struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	if (a->net)
-		app_close_net(a);
-	app_close_upload(a);
-	app_close_files(a);
-	app_close_snaps(a);
-	vaultpane_free(a->vault);
+	app_close_panes(a);
 	a->vault = vaultpane_open(sb);
 	a->full = true;
 }
