@@ -275,7 +275,9 @@ const char *util_self_exe(void)
 	return buf;
 }
 
-int util_run(char *const argv[], int log_fd)
+/* Run argv with stdout and stderr on out_fd and err_fd (inherited when < 0) and stdin on
+ * /dev/null; its exit status, or -1. */
+static int run_wait(char *const argv[], int out_fd, int err_fd)
 {
 	pid_t pid = fork();
 	int status;
@@ -288,10 +290,10 @@ int util_run(char *const argv[], int log_fd)
 		int null = open("/dev/null", O_RDONLY);
 		if (null >= 0)
 			dup2(null, 0);
-		if (log_fd >= 0) {
-			dup2(log_fd, 1);
-			dup2(log_fd, 2);
-		}
+		if (out_fd >= 0)
+			dup2(out_fd, 1);
+		if (err_fd >= 0)
+			dup2(err_fd, 2);
 		execvp(argv[0], argv);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -307,6 +309,11 @@ int util_run(char *const argv[], int log_fd)
 		return -1;
 	}
 	return WEXITSTATUS(status);
+}
+
+int util_run(char *const argv[], int log_fd)
+{
+	return run_wait(argv, log_fd, log_fd);
 }
 
 /* All of a memfd's contents, from its start. */
@@ -326,40 +333,14 @@ int util_run_capture(char *const argv[], char **out, char **err)
 	 * pipe, so there is nothing to poll while it runs. */
 	int ofd = memfd_create("stdout", MFD_CLOEXEC), efd = memfd_create("stderr", MFD_CLOEXEC);
 	int status = -1;
-	pid_t pid;
 
 	if (ofd < 0 || efd < 0) {
 		err_set("cannot run %s: memfd_create: %s", argv[0], strerror(errno));
 		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		err_set("cannot fork to run %s: %s", argv[0], strerror(errno));
+	status = run_wait(argv, ofd, efd);
+	if (status < 0)
 		goto out;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		if (null >= 0)
-			dup2(null, 0);
-		dup2(ofd, 1);
-		dup2(efd, 2);
-		execvp(argv[0], argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			err_set("waitpid: %s", strerror(errno));
-			status = -1;
-			goto out;
-		}
-	}
-	if (!WIFEXITED(status)) {
-		err_set("%s was killed by signal %d", argv[0], WTERMSIG(status));
-		status = -1;
-		goto out;
-	}
-	status = WEXITSTATUS(status);
 	if (out)
 		*out = read_memfd(ofd);
 	if (err)
