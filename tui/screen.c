@@ -73,19 +73,39 @@ struct key_hint {
 	const char *key, *what;
 };
 
+/* Help and quit are what a user needs most: shown however narrow the screen. */
+static bool hint_kept(const struct key_hint *h)
+{
+	return !strcmp(h->key, "?") || !strcmp(h->key, "q");
+}
+
+/* Hints come most important first: when they do not all fit, the last ones
+ * but help and quit are left out until the rest fit. */
 static void draw_footer(const struct key_hint *h, size_t n, const char *lead)
 {
 	struct style ft = theme_style(TH_FOOTER), key = theme_style(TH_FOOTER_KEY);
-	int x = 1;
+	bool shown[32];
+	int x = 1, need = -2;
 
+	n = n < ARRAY_LEN(shown) ? n : ARRAY_LEN(shown);
 	draw_fill(LINES - 1, 0, COLS, ft);
 	if (lead)
 		x += draw_text(LINES - 1, x, COLS - x, key, lead, false) + 1;
 	for (size_t i = 0; i < n; i++) {
+		shown[i] = true;
+		need += draw_width(h[i].key) + 1 + draw_width(h[i].what) + 2;
+	}
+	for (size_t i = n; i-- > 0 && x + need >= COLS;) {
+		if (hint_kept(&h[i]))
+			continue;
+		shown[i] = false;
+		need -= draw_width(h[i].key) + 1 + draw_width(h[i].what) + 2;
+	}
+	for (size_t i = 0; i < n; i++) {
 		int w = draw_width(h[i].key) + 1 + draw_width(h[i].what);
 
-		if (x + w >= COLS)
-			break;
+		if (!shown[i] || x + w >= COLS)
+			continue;
 		x += draw_text(LINES - 1, x, w, key, h[i].key, false) + 1;
 		x += draw_text(LINES - 1, x, w, ft, h[i].what, false) + 2;
 	}
@@ -95,9 +115,9 @@ static void draw_keys(struct app *a)
 {
 	static const struct key_hint list[] = {
 		{ "Enter", "shell" }, { "s", "new shell" }, { "n", "new" }, { "d", "delete" },
-		{ "w", "network" }, { "Tab", "shells" }, { "t", "theme" }, { "?", "help" },
-		{ "q", "quit" }, { "u", "upload" }, { "f", "files" }, { "S", "snapshots" },
-		{ "v", "vault" },
+		{ "w", "network" }, { "u", "upload" }, { "Tab", "shells" }, { "f", "files" },
+		{ "S", "snapshots" }, { "v", "vault" }, { "t", "theme" }, { "?", "help" },
+		{ "q", "quit" },
 	};
 	static const struct key_hint shell[] = {
 		{ "l", "list" }, { "n/p", "next/prev" }, { "1-9", "shell" }, { "c", "new" },
