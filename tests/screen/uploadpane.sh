@@ -7,7 +7,9 @@
 # a paste of files in the pane offers them; Ctrl-L forgets finished rows.
 source "$(dirname "$0")/../lib.sh"
 t_setup_home
-FILES=$(mktemp -d)
+# A short folder of its own: the File field shows the end of a long path, and
+# the checks below read the whole of it.
+FILES=$(mktemp -d /tmp/upl.XXXXXX)
 trap 'tm_stop; t_cleanup_home; rm -rf "$FILES"' EXIT
 
 expect_screen() {
