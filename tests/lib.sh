@@ -121,3 +121,27 @@ tm_has() { tm_screen | grep -Fq -- "$1"; }
 # tm_wait TIMEOUT_S TEXT: wait until TEXT is on screen.
 tm_wait() { wait_until "$1" tm_has "$2"; }
 tm_stop() { tm kill-server 2>/dev/null; }
+tm_lacks() { ! tm_has "$1"; }
+screen_match() { tm_screen | grep -Eq -- "$1"; }
+# tm_line TEXT: the first screen line holding TEXT.
+tm_line() { tm_screen | grep -F -- "$1" | head -1; }
+line_has() { tm_line "$1" | grep -Eq -- "$2"; }
+
+# expect_* NAME TIMEOUT_S ...: ok once the screen shows it in time, else not
+# ok with the screen as it was.
+tm_fail() { fail "$1"; tm_screen | sed 's/^/#   /'; }
+# expect_screen NAME TIMEOUT_S TEXT: TEXT on screen.
+expect_screen() { if tm_wait "$2" "$3"; then ok "$1"; else tm_fail "$1"; fi; }
+# expect_match NAME TIMEOUT_S ERE: a line matching ERE on screen.
+expect_match() { if wait_until "$2" screen_match "$3"; then ok "$1"; else tm_fail "$1"; fi; }
+# expect_gone NAME TIMEOUT_S TEXT: TEXT no longer on screen.
+expect_gone() { if wait_until "$2" tm_lacks "$3"; then ok "$1"; else tm_fail "$1"; fi; }
+# expect_line NAME TIMEOUT_S TEXT ERE: the line holding TEXT matches ERE.
+expect_line() { if wait_until "$2" line_has "$3" "$4"; then ok "$1"; else tm_fail "$1"; fi; }
+# expect_quit: q with a shell open asks first, y quits the workbench with 0.
+expect_quit() {
+	tm_keys q
+	expect_screen "quitting asks, a shell being open" 5 "Quit smolvm?"
+	tm_keys y
+	expect_screen "quit" 10 "TUI-EXIT=0"
+}

@@ -13,21 +13,6 @@ t_setup_home
 FILES=$(mktemp -d)
 trap 'tm_stop; t_cleanup_home; rm -rf "$FILES"' EXIT
 
-expect_screen() {
-	if tm_wait "$2" "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-tm_line() { tm_screen | grep -F -- "$1" | head -1; }
-line_has() { tm_line "$1" | grep -Eq -- "$2"; }
-expect_line() {
-	if wait_until "$2" line_has "$3" "$4"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-tm_lacks() { ! tm_has "$1"; }
-expect_gone() {
-	if wait_until "$2" tm_lacks "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
 # paste TEXT: into the pane as the terminal would paste it, bracketed.
 paste() { tm set-buffer -- "$1" && tm paste-buffer -p -d -t t; }
 guest_sum() { "$SMOLVM" exec "$NAME" -- sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
@@ -136,8 +121,5 @@ expect_screen "u opens the upload pane" 5 "Upload to $NAME ($ID)"
 check_match "... listing each file as done" "$(tm_line "big.bin")" "done +$NAME:/tmp/drop zone"
 check_match "... the folder too" "$(tm_line "a folder")" "done"
 tm_keys Escape
-tm_keys q
-expect_screen "quitting asks, a shell being open" 5 "Quit smolvm?"
-tm_keys y
-expect_screen "quit" 10 "TUI-EXIT=0"
+expect_quit
 exit $T_FAILED

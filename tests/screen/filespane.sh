@@ -6,17 +6,6 @@
 source "$(dirname "$0")/../lib.sh"
 t_setup_home
 trap 'tm_stop; t_cleanup_home' EXIT
-
-expect_screen() {
-	if tm_wait "$2" "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-tm_lacks() { ! tm_has "$1"; }
-screen_match() { tm_screen | grep -Eq -- "$1"; }
-expect_match() {
-	if wait_until "$2" screen_match "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
 gexec() { "$SMOLVM" exec "$NAME" -- sh -c "$1"; }
 # Is the row holding TEXT drawn in colour SGR (as tmux shows it)?
 row_colour() { tm capture-pane -p -e -t t | grep -F -- "$1" | head -1 | grep -q -- "$2"; }
@@ -60,8 +49,5 @@ expect_screen "a shell" 20 "~#"
 tm_keys C-b f
 expect_screen "prefix f opens the pane from the shell" 5 "Files of $NAME"
 tm_keys Escape
-tm_keys q
-expect_screen "quitting asks, a shell being open" 5 "Quit smolvm?"
-tm_keys y
-expect_screen "quit" 10 "TUI-EXIT=0"
+expect_quit
 exit $T_FAILED

@@ -8,21 +8,6 @@
 source "$(dirname "$0")/../lib.sh"
 t_setup_home
 trap 'tm_stop; t_cleanup_home' EXIT
-
-expect_screen() {
-	if tm_wait "$2" "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-screen_match() { tm_screen | grep -Eq -- "$1"; }
-expect_match() {
-	if wait_until "$2" screen_match "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-tm_lacks() { ! tm_has "$1"; }
-expect_gone() {
-	if wait_until "$2" tm_lacks "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
 gexec() { "$SMOLVM" exec "$NAME" -- sh -c "$1"; }
 
 NAME=snappane

@@ -12,21 +12,6 @@ if [ -L "$SMOLVM_HOME/keys" ]; then
 	rm "$SMOLVM_HOME/keys" && cp -a "$SMOLVM_TEST_IMAGES/keys" "$SMOLVM_HOME/keys"
 fi
 trap 'tm_stop; t_cleanup_home' EXIT
-
-expect_screen() {
-	if tm_wait "$2" "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-screen_match() { tm_screen | grep -Eq -- "$1"; }
-expect_match() {
-	if wait_until "$2" screen_match "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
-tm_lacks() { ! tm_has "$1"; }
-expect_gone() {
-	if wait_until "$2" tm_lacks "$3"; then ok "$1"
-	else fail "$1"; tm_screen | sed 's/^/#   /'; fi
-}
 guest_env() { "$SMOLVM" exec "$NAME" -- sh -c 'echo "[$TEST_KEY]"'; }
 
 NAME=vaultpane
