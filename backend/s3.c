@@ -355,21 +355,10 @@ static int host_unmount(const char *path)
 /* Is pid a live s3fs (not a reused pid, nor a zombie nobody reaped yet)? */
 static bool s3fs_alive(pid_t pid)
 {
-	char path[64], buf[256], *close_paren;
-	ssize_t n;
-	int fd;
+	char buf[256], *close_paren;
 
-	if (pid <= 0)
+	if (pid <= 0 || util_read_proc(pid, "stat", buf, sizeof buf) <= 0)
 		return false;
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	/* "PID (COMM) STATE ..." */
 	close_paren = strrchr(buf, ')');
 	return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z' &&

@@ -160,25 +160,18 @@ int store_load(const char *id, struct sandbox *sb)
 
 bool store_qemu_alive(const struct sandbox *sb)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	ssize_t n;
-	int fd;
 
 	if (sb->pid <= 0 || (kill(sb->pid, 0) < 0 && errno == ESRCH))
 		return false;
 	/* The pid may have been reused: QEMU's command line names our id. */
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)sb->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
+	n = util_read_proc(sb->pid, "cmdline", buf, sizeof buf);
 	if (n <= 0)
 		return false;	/* a zombie has an empty cmdline */
 	for (ssize_t i = 0; i < n; i++)
 		if (buf[i] == '\0')
 			buf[i] = ' ';
-	buf[n] = '\0';
 	return strstr(buf, "qemu") && strstr(buf, sb->id);
 }
 

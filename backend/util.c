@@ -363,6 +363,23 @@ bool util_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+ssize_t util_read_proc(pid_t pid, const char *file, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	return n;
+}
+
 void util_fmt_duration(int64_t s, char *buf, size_t len)
 {
 	if (s < 0)

@@ -47,20 +47,12 @@
 /* Is pid's command line exactly "<exe> __proxy <id>"? */
 static bool is_proxy_of(pid_t pid, const char *id)
 {
-	char path[64], buf[512];
+	char buf[512];
 	const char *arg1, *arg2;
-	ssize_t n;
-	int fd;
+	ssize_t n = util_read_proc(pid, "cmdline", buf, sizeof buf);
 
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
 	if (n <= 0)
 		return false;
-	buf[n] = '\0';
 	arg1 = buf + strlen(buf) + 1;
 	if (arg1 >= buf + n || strcmp(arg1, "__proxy"))
 		return false;
