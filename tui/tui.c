@@ -226,6 +226,11 @@ static void loop(struct app *a)
 				die("poll failed: %s", strerror(errno));
 			continue;
 		}
+		/* Jobs first, while jobs[] still points at live ones: a SIGCHLD
+		 * below reaps (frees) the jobs that ended. */
+		for (nfds_t i = FD_FIXED; i < n; i++)
+			if (jobs[i] && fds[i].revents)
+				job_read(jobs[i]);
 		if (fds[FD_SIGNALS].revents)
 			on_sig_pipe(a);
 		/* The terminal went away: nobody is left to see the screen. */
@@ -245,9 +250,6 @@ static void loop(struct app *a)
 			transfers_drain(&a->xfers);
 			a->dirty = true;
 		}
-		for (nfds_t i = FD_FIXED; i < n; i++)
-			if (jobs[i] && fds[i].revents)
-				job_read(jobs[i]);
 	}
 	free(fds);
 	free(jobs);
