@@ -10,6 +10,23 @@
 #include "backend/store.h"
 #include "backend/util.h"
 
+volatile sig_atomic_t cli_interrupted;
+
+static void on_signal(int sig)
+{
+	cli_interrupted = sig;
+}
+
+void cli_catch_signals(bool once)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = once ? SA_RESETHAND : 0 };
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 int cli_usage(const char *text)
 {
 	fputs(text, stdout);

@@ -3,6 +3,7 @@
 #ifndef SMOLVM_CLI_H
 #define SMOLVM_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 /* backend/cli_vm.c: sandbox lifecycle */
@@ -87,5 +88,12 @@ int cli_need_root(const char *cmd);
 /* Resolve an id, id prefix or name into sb and insist that the sandbox is
  * running; otherwise print why not (and how to fix it) and return -1. */
 int cli_running_sandbox(const char *key, struct sandbox *sb);
+
+/* The number of the last SIGINT, SIGTERM or SIGHUP since cli_catch_signals(), or 0. */
+extern volatile sig_atomic_t cli_interrupted;
+
+/* Catch SIGINT, SIGTERM and SIGHUP into cli_interrupted, so that the command can clean up.
+ * With once, the handler resets itself: a second signal ends us at once. */
+void cli_catch_signals(bool once);
 
 #endif

@@ -50,25 +50,6 @@ static const char download_usage[] =
 	"1 failed, 2 bad usage, 128+N interrupted by signal N. Needs root (it enters the\n"
 	"sandbox's network namespace).\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	interrupted = sig;
-}
-
-/* The first Ctrl-C stops the copy after the current chunk and removes the
- * partial file; the handler resets itself, so a second one ends us at once. */
-static void catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND };
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 static int usage_error(const char *cmd, const char *msg)
 {
 	fprintf(stderr, "smolvm %s: %s (see smolvm %s --help)\n", cmd, msg, cmd);
@@ -96,8 +77,10 @@ static int copy_connect(struct copy *k)
 		return -1;
 	k->bar = progress_bar_new(STDERR_FILENO);
 	k->job = (struct sftp_job){ .progress = progress_bar_update, .progress_arg = k->bar,
-				    .cancel = &interrupted };
-	catch_signals();
+				    .cancel = &cli_interrupted };
+	/* The first Ctrl-C stops the copy after the current chunk and removes the
+	 * partial file; the handler resets itself, so a second one ends us at once. */
+	cli_catch_signals(true);
 	k->t0 = util_now_ms();
 	return 0;
 }
@@ -146,7 +129,7 @@ static int copy_finish(struct copy *k, int rc, const char *verb, const char *dir
 	progress_bar_free(k->bar);
 	if (rc == 0)
 		return 0;
-	return interrupted ? 128 + interrupted : EXIT_FAILED;
+	return cli_interrupted ? 128 + cli_interrupted : EXIT_FAILED;
 }
 
 int cli_upload(int argc, char **argv)

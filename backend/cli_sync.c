@@ -63,25 +63,6 @@ static const char sync_usage[] =
 	"\"type\" (file or dir), \"bytes\" and \"error\". Needs root (it enters the\n"
 	"sandbox's network namespace).\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	interrupted = sig;
-}
-
-/* The first signal ends the sync cleanly (a copy under way stops and its
- * temporary file is removed); a second one ends us at once. */
-static void catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESETHAND };
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 struct run {
 	struct sandbox sb;
 	struct ssh_conn *c;
@@ -227,7 +208,7 @@ static int reconnect(struct run *r)
 	char *why = xstrdup(err_msg());
 
 	disconnect(r);
-	for (int i = 0; i < RECONNECT_TRIES && !interrupted; i++) {
+	for (int i = 0; i < RECONNECT_TRIES && !cli_interrupted; i++) {
 		if (!still_running(r))
 			break;
 		if (i)
@@ -242,7 +223,7 @@ static int reconnect(struct run *r)
 			return 0;
 		}
 	}
-	if (!interrupted && still_running(r))
+	if (!cli_interrupted && still_running(r))
 		err_set("cannot reach sandbox %s any more: %s", r->sb.name, why);
 	free(why);
 	return -1;
@@ -281,7 +262,7 @@ static int follow(struct run *r)
 		int64_t now = util_now_ms();
 		int wait = sync_next_ms(r->y, now), rc;
 
-		if (interrupted)
+		if (cli_interrupted)
 			return 0;
 		if (wait < 0 || wait > next_check - now)
 			wait = next_check > now ? (int)(next_check - now) : 0;
@@ -290,7 +271,7 @@ static int follow(struct run *r)
 			err_set("waiting for events: %s", strerror(errno));
 			return -1;
 		}
-		if (interrupted)
+		if (cli_interrupted)
 			return 0;
 		now = util_now_ms();
 		if (rc > 0 && sync_read_events(r->y, now) < 0)
@@ -301,7 +282,7 @@ static int follow(struct run *r)
 				return -1;
 		}
 		if (sync_next_ms(r->y, now) == 0 && sync_flush(r->y, r->s, now) < 0 &&
-		    !interrupted && reconnect(r) < 0)
+		    !cli_interrupted && reconnect(r) < 0)
 			return -1;
 	}
 }
@@ -316,9 +297,11 @@ static int run_sync(struct run *r, struct sync_opts *o, const char *guest_dir)
 	r->y = sync_new(o);
 	if (!r->y || prepare_guest_dir(r) < 0 || sync_watch(r->y) < 0)
 		return -1;
-	catch_signals();
+	/* The first signal ends the sync cleanly (a copy under way stops and its
+	 * temporary file is removed); a second one ends us at once. */
+	cli_catch_signals(true);
 	while (sync_full(r->y, r->s) < 0) {
-		if (interrupted)
+		if (cli_interrupted)
 			return 0;
 		if (reconnect(r) < 0)
 			return -1;
@@ -372,7 +355,7 @@ int cli_sync(int argc, char **argv)
 	rc = EXIT_FAILED;
 	if (cli_need_root("sync") == 0 && cli_running_sandbox(id, &r.sb) == 0) {
 		struct sync_opts o = { .host_dir = res.pos[0], .delete = del, .report = on_change,
-				       .report_arg = &r, .cancel = &interrupted };
+				       .report_arg = &r, .cancel = &cli_interrupted };
 
 		rc = run_sync(&r, &o, colon + 1);
 		if (rc < 0)

@@ -104,24 +104,6 @@ static const char logs_usage[] =
 	"\n"
 	"  -f, --follow  keep printing new output until the sandbox stops (or Ctrl-C)\n";
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	interrupted = sig;
-}
-
-/* Ctrl-C during a boot cleans up instead of leaving a half-made sandbox. */
-static void catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
-}
-
 static int need_root(const char *cmd, const char *why)
 {
 	if (geteuid() == 0)
@@ -176,7 +158,7 @@ static int boot(struct sandbox *sb, int64_t t0, const char *what)
 	}
 	if (progress_shown())
 		fprintf(stderr, "booting sandbox %s (%s)... ", sb->name, sb->accel);
-	if (sandbox_wait_ready(sb, &b, t0, &interrupted) < 0) {
+	if (sandbox_wait_ready(sb, &b, t0, &cli_interrupted) < 0) {
 		if (progress_shown())
 			fputs("failed\n", stderr);
 		report_boot_failure(sb, &b, what);
@@ -236,16 +218,17 @@ static int create(const char *cmd, int npos, const struct sandbox_opts *o, bool 
 		return 1;
 	}
 
-	catch_signals();
+	/* Ctrl-C during a boot cleans up instead of leaving a half-made sandbox. */
+	cli_catch_signals(false);
 	if (sandbox_create(o, &sb) < 0) {
 		fprintf(stderr, "smolvm: create failed: %s\n", err_msg());
 		return 1;
 	}
-	if (interrupted || boot(&sb, t0, "create") < 0) {
+	if (cli_interrupted || boot(&sb, t0, "create") < 0) {
 		if (sandbox_rm(&sb) < 0)
 			fprintf(stderr, "smolvm: cleaning up sandbox %s failed too: %s\n",
 				sb.id, err_msg());
-		return interrupted ? 128 + interrupted : 1;
+		return cli_interrupted ? 128 + cli_interrupted : 1;
 	}
 	if (json)
 		print_json(record_json(&sb));
@@ -449,8 +432,8 @@ int cli_start(int argc, char **argv)
 	}
 	if (need_root(argv[0], "runs QEMU inside the sandbox's network namespace") < 0)
 		return 1;
-	catch_signals();
-	return boot(&sb, t0, "start") < 0 ? (interrupted ? 128 + interrupted : 1) : 0;
+	cli_catch_signals(false);
+	return boot(&sb, t0, "start") < 0 ? (cli_interrupted ? 128 + cli_interrupted : 1) : 0;
 }
 
 int cli_stop(int argc, char **argv)
