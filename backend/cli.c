@@ -55,6 +55,16 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *spe
 	return -1;
 }
 
+int cli_parse_sub(const char *group, const char *cmd, int argc, char **argv,
+		  const struct arg_spec *specs, int nspecs, const char *usage, int npos,
+		  const char *what, struct args_result *res)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "%s %s", group, cmd);
+	return cli_parse(name, argc, argv, specs, nspecs, usage, npos, what, res);
+}
+
 int cli_need_root(const char *cmd)
 {
 	if (geteuid() == 0)

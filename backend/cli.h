@@ -79,6 +79,11 @@ struct args_result;
 int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs, int nspecs,
 	      const char *usage, int npos, const char *what, struct args_result *res);
 
+/* cli_parse() for `smolvm group cmd`. */
+int cli_parse_sub(const char *group, const char *cmd, int argc, char **argv,
+		  const struct arg_spec *specs, int nspecs, const char *usage, int npos,
+		  const char *what, struct args_result *res);
+
 struct sandbox;
 
 /* Commands that connect to a guest enter its network namespace: unless we

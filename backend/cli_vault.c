@@ -49,10 +49,7 @@ static const char usage[] =
 static int parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs,
 		 int nspecs, int npos, const char *what, struct args_result *res)
 {
-	char name[32];
-
-	snprintf(name, sizeof name, "vault %s", cmd);
-	return cli_parse(name, argc, argv, specs, nspecs, usage, npos, what, res);
+	return cli_parse_sub("vault", cmd, argc, argv, specs, nspecs, usage, npos, what, res);
 }
 
 static int fail(const char *cmd)
