@@ -1,6 +1,7 @@
 /* cli: what every subcommand shares. */
 #include "backend/cli.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,17 @@ int cli_usage(const char *text)
 {
 	fputs(text, stdout);
 	return 0;
+}
+
+void cli_print_json(cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+
+	if (!text)
+		die("out of memory");
+	printf("%s\n", text);
+	free(text);
+	cJSON_Delete(o);
 }
 
 int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs, int nspecs,

@@ -79,6 +79,11 @@ struct args_result;
 int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *specs, int nspecs,
 	      const char *usage, int npos, const char *what, struct args_result *res);
 
+struct cJSON;
+
+/* Print o on one line of stdout and delete it. */
+void cli_print_json(struct cJSON *o);
+
 /* cli_parse() for `smolvm group cmd`. */
 int cli_parse_sub(const char *group, const char *cmd, int argc, char **argv,
 		  const struct arg_spec *specs, int nspecs, const char *usage, int npos,

@@ -83,17 +83,6 @@ static cJSON *snap_json(const struct snapshot *s)
 	return o;
 }
 
-static void print_json(cJSON *o)
-{
-	char *text = cJSON_PrintUnformatted(o);
-
-	if (!text)
-		die("out of memory");
-	printf("%s\n", text);
-	free(text);
-	cJSON_Delete(o);
-}
-
 /* The sandbox named key; prints why not and returns -1. */
 static int resolve(const char *sub, const char *key, struct sandbox *sb)
 {
@@ -161,7 +150,7 @@ static int snap_create(int argc, char **argv)
 			sb.name, size, (double)(util_now_ms() - t0) / 1000.0);
 	}
 	if (json)
-		print_json(snap_json(&s));
+		cli_print_json(snap_json(&s));
 	else
 		printf("%s\n", s.name);
 	return 0;
@@ -200,7 +189,7 @@ static int snap_ls(int argc, char **argv)
 
 		for (size_t i = 0; i < n; i++)
 			cJSON_AddItemToArray(arr, snap_json(&all[i]));
-		print_json(arr);
+		cli_print_json(arr);
 		free(all);
 		return 0;
 	}
@@ -342,7 +331,7 @@ int cli_snapshot_clone(const char *ref, const char *name, bool json)
 		fprintf(stderr, "sandbox %s from %s ready in %.1f s\n", sb.name, ref,
 			(double)(util_now_ms() - t0) / 1000.0);
 	if (json)
-		print_json(store_to_json(&sb));
+		cli_print_json(store_to_json(&sb));
 	else
 		printf("%s\n", sb.id);
 	return 0;

@@ -79,12 +79,8 @@ static const char *const what_names[] = {
 
 static void json_line(cJSON *o)
 {
-	char *text = cJSON_PrintUnformatted(o);
-
-	printf("%s\n", text);
+	cli_print_json(o);
 	fflush(stdout);
-	free(text);
-	cJSON_Delete(o);
 }
 
 static cJSON *json_event(const char *event)

@@ -179,17 +179,6 @@ static cJSON *record_json(const struct sandbox *sb)
 	return o;
 }
 
-static void print_json(cJSON *o)
-{
-	char *text = cJSON_PrintUnformatted(o);
-
-	if (!text)
-		die("out of memory");
-	printf("%s\n", text);
-	free(text);
-	cJSON_Delete(o);
-}
-
 /* create after its options are parsed: npos is the number of arguments besides them. */
 static int create(const char *cmd, int npos, const struct sandbox_opts *o, bool json,
 		  int64_t t0)
@@ -231,7 +220,7 @@ static int create(const char *cmd, int npos, const struct sandbox_opts *o, bool 
 		return cli_interrupted ? 128 + cli_interrupted : 1;
 	}
 	if (json)
-		print_json(record_json(&sb));
+		cli_print_json(record_json(&sb));
 	else
 		printf("%s\n", sb.id);
 	return 0;
@@ -356,7 +345,7 @@ int cli_ls(int argc, char **argv)
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; i < n; i++)
 			cJSON_AddItemToArray(arr, record_json(&all[i]));
-		print_json(arr);
+		cli_print_json(arr);
 	} else {
 		printf("%-8s  %-*s  %-8s  %-7s  %-6s  %-4s  %s\n", "ID", namew, "NAME", "STATE",
 		       "UPTIME", "MEM", "CPUS", "ADDRESS");
