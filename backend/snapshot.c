@@ -792,6 +792,12 @@ static int resume(struct sandbox *sb, const char *mem, const char *accel, const 
 	if (!(c = wait_ssh(sb, b.pidfd)))
 		goto out;
 	guest_set_clock(c);
+	/* The guest resumes with the environment of the state it saved; a
+	 * clone has placeholders of its own (and a restore may have others). */
+	if (sandbox_guest_secrets(sb, c, true) < 0) {
+		ssh_close(c);
+		goto out;
+	}
 	ssh_close(c);
 	sb->ready_ms = util_now_ms() - t0;
 	snprintf(sb->state, sizeof sb->state, "%s", SB_RUNNING);

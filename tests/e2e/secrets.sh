@@ -207,6 +207,18 @@ check_eq "... new sessions keep the placeholder that stays and lose the others" 
 g 'curl -sS -m 20 -H "Authorization: Bearer $API_KEY" https://api.test/echo/detached'
 check "... and the detached header is no longer set" eval '! up "\"/echo/detached\"" | grep -q X-Api-Key'
 
+# --- a clone of a running state gets its own placeholders -------------------------------------
+CLONE=secrets-e2e-clone
+check "a memory snapshot of the first sandbox" "$SMOLVM" snapshot create "$ID1" --name live --memory
+check "create --from it" "$SMOLVM" create --from "$ID1:live" --name "$CLONE"
+CVM=$(dirname "$(grep -l "\"name\":[[:space:]]*\"$CLONE\"" "$SMOLVM_HOME"/vms/*/record.json)")
+CPH=$(ph "$CVM" API_KEY)
+check_match "the clone has a placeholder of its own" "$CPH" '^smolvm-ph-[0-9a-f]{32}$'
+check "... not the original's" test "$CPH" != "$PH"
+NAME=$CLONE g 'echo "[$API_KEY]"'
+check_eq "... and the resumed guest's new sessions see it" "$OUT" "[$CPH]"
+check "rm the clone" "$SMOLVM" rm --force "$CLONE"
+
 # --- a vault sealed with a passphrase: the key is handed to the proxy on a pipe ----------------
 check "vault init --passphrase re-seals the vault" \
 	env SMOLVM_VAULT_PASSPHRASE=test-pass "$SMOLVM" vault init --passphrase
