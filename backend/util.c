@@ -363,6 +363,17 @@ bool util_exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
+int util_hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 ssize_t util_read_proc(pid_t pid, const char *file, char *buf, size_t len)
 {
 	char path[64];

@@ -60,6 +60,9 @@ int util_run_capture(char *const argv[], char **out, char **err);
 bool util_is_exec(const char *path);
 bool util_exists(const char *path);
 
+/* The value of the hex digit c (either case), or -1. */
+int util_hex_value(char c);
+
 /* Read up to len - 1 bytes of /proc/<pid>/<file> into buf, NUL-terminated; the number of bytes
  * read, or <= 0 if there was nothing to read (no such process, or a zombie's empty cmdline). */
 ssize_t util_read_proc(pid_t pid, const char *file, char *buf, size_t len);

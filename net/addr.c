@@ -12,16 +12,8 @@
 
 static int digit_value(char c, int base)
 {
-	int v;
+	int v = util_hex_value(c);
 
-	if (c >= '0' && c <= '9')
-		v = c - '0';
-	else if (c >= 'a' && c <= 'f')
-		v = c - 'a' + 10;
-	else if (c >= 'A' && c <= 'F')
-		v = c - 'A' + 10;
-	else
-		return -1;
 	return v < base ? v : -1;
 }
 

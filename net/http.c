@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend/util.h"
+
 /* RFC 9110 tchar. */
 static bool is_tchar(unsigned char c)
 {
@@ -405,17 +407,6 @@ enum {
 	CH_TRAILER_START, CH_TRAILER, CH_TRAILER_LF, CH_END_LF, CH_DONE,
 };
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int http_chunked_decode(struct http_chunked *c, char *buf, size_t len, size_t *out_len,
 			size_t *used, const char **why)
 {
@@ -429,7 +420,7 @@ int http_chunked_decode(struct http_chunked *c, char *buf, size_t len, size_t *o
 
 		switch (c->state) {
 		case CH_SIZE:
-			if ((d = hex_value((char)ch)) >= 0) {
+			if ((d = util_hex_value((char)ch)) >= 0) {
 				if (++c->digits > 16 || (c->left >> 59)) {
 					*why = "chunk size too large";
 					return -1;

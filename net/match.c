@@ -3,16 +3,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "backend/util.h"
 
 static bool is_alnum(unsigned char c)
 {
@@ -32,7 +23,7 @@ static bool numeric_label(const char *s, size_t len)
 {
 	if (len >= 2 && s[0] == '0' && s[1] == 'x') {
 		for (size_t i = 2; i < len; i++)
-			if (hex_value(s[i]) < 0)
+			if (util_hex_value(s[i]) < 0)
 				return false;
 		return true;
 	}
@@ -203,8 +194,8 @@ static bool norm_path(const char *p, size_t len, char *out, size_t *out_len, con
 		unsigned char c = (unsigned char)p[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hex_value(p[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+			int hi = i + 2 < len ? util_hex_value(p[i + 1]) : -1;
+			int lo = hi >= 0 ? util_hex_value(p[i + 2]) : -1;
 			unsigned v;
 
 			if (hi < 0 || lo < 0) {

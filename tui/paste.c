@@ -38,17 +38,6 @@ void paste_paths_free(struct paste_paths *p)
 	p->n = 0;
 }
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Is host (len bytes) this machine: empty, "localhost" or its name? */
 static bool local_host(const char *host, size_t len)
 {
@@ -70,7 +59,8 @@ char *paste_percent_decode(const char *s, size_t len)
 		char c = s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hex(s[i + 1]) : -1, lo = hi >= 0 ? hex(s[i + 2]) : -1;
+			int hi = i + 2 < len ? util_hex_value(s[i + 1]) : -1,
+			    lo = hi >= 0 ? util_hex_value(s[i + 2]) : -1;
 
 			if (lo < 0 || (hi == 0 && lo == 0)) {
 				free(w.s);
