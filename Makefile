@@ -35,6 +35,10 @@ all: smolvm
 smolvm: build/backend/main.o $(OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
+# The whole binary under ASan+UBSan, for running the screen and e2e tests against.
+smolvm-san: build-san/backend/main.o $(SAN_OBJS)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
 build/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -84,6 +88,6 @@ install: smolvm
 	install -m 0644 man/smolvm-policy.5 $(DESTDIR)$(PREFIX)/share/man/man5/smolvm-policy.5
 
 clean:
-	rm -rf build build-san smolvm
+	rm -rf build build-san smolvm smolvm-san
 
--include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) build/backend/main.d
+-include $(OBJS:.o=.d) $(SAN_OBJS:.o=.d) build/backend/main.d build-san/backend/main.d

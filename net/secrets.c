@@ -250,7 +250,8 @@ struct inject_set *secrets_inject_set(const struct policy *p, const struct secre
 
 	o->v = v ? vault_ref(v) : NULL;
 	o->s.v = xcalloc(s->n + 1, sizeof *o->s.v);
-	memcpy(o->s.v, s->v, s->n * sizeof *s->v);
+	if (s->n)
+		memcpy(o->s.v, s->v, s->n * sizeof *s->v);
 	o->s.n = s->n;
 	o->set.s = xcalloc(p->n_secrets + 1, sizeof *o->set.s);
 	for (size_t i = 0; i < p->n_secrets && o->set.n < INJECT_MAX; i++) {
