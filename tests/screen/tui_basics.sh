@@ -62,6 +62,14 @@ check_match "without a terminal it says what to do" "$RC $OUT" "^2 smolvm: the w
 tm_start 80 24 "TERM=tmux-256color $SMOLVM tui; echo TUI-EXIT=\$?"
 expect_screen "an empty list says how to start" 10 "No sandboxes yet. Press n to create one."
 check_match "the footer fits 80 columns" "$(tm_screen | sed -n 24p)" "q quit"
+footer_has() { tm_screen | sed -n 24p | grep -Eq -- "$1"; }
+tm resize-window -t t -x 52 -y 24
+if wait_until 5 footer_has "^ Enter shell .*\? help +q quit *$"; then
+	ok "narrow, the footer drops other hints but keeps help and quit"
+else
+	fail "narrow, the footer drops other hints but keeps help and quit"; tm_screen | sed 's/^/#   /'
+fi
+tm resize-window -t t -x 80 -y 24
 write_record 0badc0de first stopped
 expect_screen "a record written meanwhile shows up" 5 "first"
 check_match "its row" "$(tm_screen | grep first | head -1)" \
