@@ -98,30 +98,6 @@ char *snapshot_to_json(const struct snapshot *s)
 	return text;
 }
 
-static int json_str(const cJSON *o, const char *key, char *dst, size_t len)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!cJSON_IsString(v) || strlen(v->valuestring) >= len) {
-		err_set("\"%s\" is missing or not a string shorter than %zu", key, len);
-		return -1;
-	}
-	memcpy(dst, v->valuestring, strlen(v->valuestring) + 1);
-	return 0;
-}
-
-static int json_num(const cJSON *o, const char *key, double *dst)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!cJSON_IsNumber(v)) {
-		err_set("\"%s\" is missing or not a number", key);
-		return -1;
-	}
-	*dst = v->valuedouble;
-	return 0;
-}
-
 int snapshot_from_json(const char *text, struct snapshot *s)
 {
 	cJSON *o = cJSON_Parse(text);
@@ -133,17 +109,20 @@ int snapshot_from_json(const char *text, struct snapshot *s)
 		err_set("not a JSON object");
 		goto out;
 	}
-	if (json_str(o, "name", s->name, sizeof s->name) ||
-	    json_str(o, "kind", s->kind, sizeof s->kind) ||
-	    json_str(o, "parent", s->parent, sizeof s->parent) ||
-	    json_str(o, "image", s->image, sizeof s->image) ||
-	    json_str(o, "accel", s->accel, sizeof s->accel) ||
-	    json_str(o, "host_ip", s->host_ip, sizeof s->host_ip) ||
-	    json_str(o, "guest_ip", s->guest_ip, sizeof s->guest_ip) ||
-	    json_str(o, "host_mac", s->host_mac, sizeof s->host_mac) ||
-	    json_num(o, "created", &created) || json_num(o, "image_built", &built) ||
-	    json_num(o, "mem_mib", &mem) || json_num(o, "cpus", &cpus) ||
-	    json_num(o, "prefix_len", &prefix) || json_num(o, "memory_bytes", &membytes))
+	if (store_json_str(o, "name", s->name, sizeof s->name, true) ||
+	    store_json_str(o, "kind", s->kind, sizeof s->kind, true) ||
+	    store_json_str(o, "parent", s->parent, sizeof s->parent, true) ||
+	    store_json_str(o, "image", s->image, sizeof s->image, true) ||
+	    store_json_str(o, "accel", s->accel, sizeof s->accel, true) ||
+	    store_json_str(o, "host_ip", s->host_ip, sizeof s->host_ip, true) ||
+	    store_json_str(o, "guest_ip", s->guest_ip, sizeof s->guest_ip, true) ||
+	    store_json_str(o, "host_mac", s->host_mac, sizeof s->host_mac, true) ||
+	    store_json_num(o, "created", &created, true) ||
+	    store_json_num(o, "image_built", &built, true) ||
+	    store_json_num(o, "mem_mib", &mem, true) ||
+	    store_json_num(o, "cpus", &cpus, true) ||
+	    store_json_num(o, "prefix_len", &prefix, true) ||
+	    store_json_num(o, "memory_bytes", &membytes, true))
 		goto out;
 	if (strcmp(s->kind, SNAPSHOT_DISK) && strcmp(s->kind, SNAPSHOT_MEMORY)) {
 		err_set("\"kind\" is '%s', not disk or memory", s->kind);

@@ -36,9 +36,9 @@ cJSON *store_to_json(const struct sandbox *sb)
 	return o;
 }
 
-static int get_str(cJSON *o, const char *key, char *dst, size_t len, bool required)
+int store_json_str(const cJSON *o, const char *key, char *dst, size_t len, bool required)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	if (!v) {
 		if (!required)
@@ -54,9 +54,9 @@ static int get_str(cJSON *o, const char *key, char *dst, size_t len, bool requir
 	return 0;
 }
 
-static int get_num(cJSON *o, const char *key, double *dst, bool required)
+int store_json_num(const cJSON *o, const char *key, double *dst, bool required)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	if (!v) {
 		if (!required)
@@ -83,21 +83,21 @@ int store_from_json(const char *text, struct sandbox *sb)
 		err_set("record is not a JSON object");
 		goto out;
 	}
-	if (get_str(o, "id", sb->id, sizeof sb->id, true) ||
-	    get_str(o, "name", sb->name, sizeof sb->name, true) ||
-	    get_str(o, "state", sb->state, sizeof sb->state, true) ||
-	    get_str(o, "image", sb->image, sizeof sb->image, true) ||
-	    get_str(o, "accel", sb->accel, sizeof sb->accel, false) ||
-	    get_str(o, "netns", sb->netns, sizeof sb->netns, true) ||
-	    get_str(o, "host_ip", sb->host_ip, sizeof sb->host_ip, true) ||
-	    get_str(o, "guest_ip", sb->guest_ip, sizeof sb->guest_ip, true) ||
-	    get_num(o, "mem_mib", &mem, true) ||
-	    get_num(o, "cpus", &cpus, true) ||
-	    get_num(o, "pid", &pid, false) ||
-	    get_num(o, "created", &created, true) ||
-	    get_num(o, "started", &started, false) ||
-	    get_num(o, "ready_ms", &ready, false) ||
-	    get_num(o, "prefix_len", &prefix, true))
+	if (store_json_str(o, "id", sb->id, sizeof sb->id, true) ||
+	    store_json_str(o, "name", sb->name, sizeof sb->name, true) ||
+	    store_json_str(o, "state", sb->state, sizeof sb->state, true) ||
+	    store_json_str(o, "image", sb->image, sizeof sb->image, true) ||
+	    store_json_str(o, "accel", sb->accel, sizeof sb->accel, false) ||
+	    store_json_str(o, "netns", sb->netns, sizeof sb->netns, true) ||
+	    store_json_str(o, "host_ip", sb->host_ip, sizeof sb->host_ip, true) ||
+	    store_json_str(o, "guest_ip", sb->guest_ip, sizeof sb->guest_ip, true) ||
+	    store_json_num(o, "mem_mib", &mem, true) ||
+	    store_json_num(o, "cpus", &cpus, true) ||
+	    store_json_num(o, "pid", &pid, false) ||
+	    store_json_num(o, "created", &created, true) ||
+	    store_json_num(o, "started", &started, false) ||
+	    store_json_num(o, "ready_ms", &ready, false) ||
+	    store_json_num(o, "prefix_len", &prefix, true))
 		goto out;
 	sb->mem_mib = (int)mem;
 	sb->cpus = (int)cpus;

@@ -41,6 +41,11 @@ struct sandbox {
 struct cJSON *store_to_json(const struct sandbox *sb);
 int store_from_json(const char *text, struct sandbox *sb);
 
+/* A record's field key into dst (a string shorter than len) or *dst (a number); a field that
+ * is not there is an error only when required. */
+int store_json_str(const struct cJSON *o, const char *key, char *dst, size_t len, bool required);
+int store_json_num(const struct cJSON *o, const char *key, double *dst, bool required);
+
 int store_save(const struct sandbox *sb);
 int store_load(const char *id, struct sandbox *sb);
 
