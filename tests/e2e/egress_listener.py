@@ -19,25 +19,13 @@ import socketserver
 import ssl
 import struct
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOG = open(sys.argv[1], "a", buffering=1)
-LOCK = threading.Lock()
+from listeners import HTTPServer, QuietHandler, note, serve
+
 BIG = 5_000_000
 
 
-def note(line):
-    with LOCK:
-        LOG.write(line + "\n")
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(QuietHandler):
     def where(self):
         addr, port = self.server.server_address[:2]
         return f"{addr}:{port}"
@@ -146,11 +134,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = handle_any
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class RawTCP(socketserver.BaseRequestHandler):
     def handle(self):
         addr, port = self.server.server_address[:2]
@@ -204,9 +187,9 @@ def main():
         kind, addr, port, *pem = spec.split(":")
         where = (addr, int(port))
         if kind == "http":
-            servers.append(Server(where, Handler))
+            servers.append(HTTPServer(where, Handler))
         elif kind == "https":
-            server = Server(where, Handler)
+            server = HTTPServer(where, Handler)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*pem)
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
@@ -217,10 +200,7 @@ def main():
             servers.append(socketserver.ThreadingUDPServer(where, RawDNS))
         else:
             servers.append(socketserver.UDPServer(where, RawUDP))
-    for s in servers:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    note("ready")
-    threading.Event().wait()
+    serve(servers)
 
 
 main()

@@ -11,24 +11,11 @@ read and its length reported as "body=N".
 """
 import ssl
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-LOG = open(sys.argv[1], "a", buffering=1)
-LOCK = threading.Lock()
+from listeners import HTTPServer, QuietHandler, note, serve
 
 
-def note(line):
-    with LOCK:
-        LOG.write(line + "\n")
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(QuietHandler):
     def handle_any(self):
         addr, port = self.server.server_address[:2]
         sni = getattr(self.connection, "sni", None)
@@ -53,19 +40,7 @@ def remember_sni(sock, name, ctx):
     sock.sni = name
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, where, ctx):
-        super().__init__(where, Handler)
-        self.ctx = ctx
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        # The handshake happens on the first read, in the request's thread.
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
+class Server(HTTPServer):
     def handle_error(self, request, client_address):
         note(f"tls-error {self.server_address[0]}:{self.server_address[1]}")
 
@@ -77,11 +52,8 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         ctx.sni_callback = remember_sni
-        servers.append(Server((addr, int(port)), ctx))
-    for s in servers:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    note("ready")
-    threading.Event().wait()
+        servers.append(Server((addr, int(port)), Handler, ctx))
+    serve(servers)
 
 
 main()

@@ -18,26 +18,13 @@ socket listens. Paths:
 import json
 import ssl
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
-LOG = open(sys.argv[1], "a", buffering=1)
-LOCK = threading.Lock()
+from listeners import HTTPServer, QuietHandler, note, serve
 
 
-def note(line):
-    with LOCK:
-        LOG.write(line + "\n")
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(QuietHandler):
     def reply(self, status, ctype, data, extra=()):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -100,20 +87,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = handle_any
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class Server(HTTPServer):
     def __init__(self, where, ctx):
-        super().__init__(where, Handler)
-        self.ctx = ctx
+        super().__init__(where, Handler, ctx)
         self.scheme = "https" if ctx else "http"
-
-    def get_request(self):
-        sock, addr = self.socket.accept()
-        if not self.ctx:
-            return sock, addr
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def handle_error(self, request, client_address):
         note(json.dumps({"error": f"{self.server_address[0]}:{self.server_address[1]}"}))
@@ -128,10 +105,7 @@ def main():
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(parts[2], parts[3])
         servers.append(Server((parts[0], int(parts[1])), ctx))
-    for s in servers:
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    note("ready")
-    threading.Event().wait()
+    serve(servers)
 
 
 main()
