@@ -6,7 +6,12 @@
 # the test sees it. The host's loopback there is the namespace's too, so
 # ports published on it cannot clash with anything else on the machine.
 #
+#   netlab_start NAME...        t_setup_home, with SEEN (for the listeners' log) and PKI (for
+#                               the test CA) in it; on exit netlab_down, the sandboxes
+#                               NAME... and the home are removed
 #   netlab_up ADDR...           the outside interface, holding ADDR/32 each
+#   netlab_count ADDR           count every packet that arrives for ADDR, whatever its kind;
+#                               netlab_packets prints how many did
 #   netlab_listen LOG SPEC...   start tests/e2e/egress_listener.py (see there)
 #   netlab_down                 stop the listeners (call it from the EXIT trap)
 #   seen PATTERN                did a listener log a line matching PATTERN?
@@ -19,6 +24,8 @@
 #                               one of the lab's (after netlab_up), to listen on it
 #   netlab_ca DIR               a test CA for upstream TLS: DIR/ca.pem, DIR/ca.key
 #   netlab_cert DIR NAME DNS... a certificate from it: DIR/NAME.pem, DIR/NAME.key
+#   netlab_upstream_ca NAME DNS...  netlab_ca and netlab_cert in $PKI, checked; the proxy
+#                               trusts that CA upstream
 if [ -z "${SMOLVM_NETLAB_UNSHARED:-}" ]; then
 	export SMOLVM_NETLAB_UNSHARED=1
 	exec unshare -n -- bash "$0" "$@"
@@ -29,6 +36,19 @@ NETLAB_LISTENER=$TESTS_DIR/e2e/egress_listener.py
 NETLAB_PIDS=()
 NETLAB_LOGS=()
 
+netlab_start() {
+	t_setup_home
+	SEEN=$SMOLVM_HOME/seen.log
+	PKI=$SMOLVM_HOME/pki
+	NETLAB_VMS=("$@")
+	trap netlab_cleanup EXIT
+}
+netlab_cleanup() {
+	netlab_down
+	"$SMOLVM" rm --force "${NETLAB_VMS[@]}" >/dev/null 2>&1
+	t_cleanup_home
+}
+
 netlab_up() {
 	local a
 	ip link set lo up
@@ -36,6 +56,20 @@ netlab_up() {
 		ip link add outside type veth peer name outside-peer
 	ip link set outside up
 	for a in "$@"; do ip addr add "$a/32" dev outside; done
+}
+
+netlab_count() {
+	nft -f - <<EOT
+table inet netlab_count {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip daddr $1 counter
+	}
+}
+EOT
+}
+netlab_packets() {
+	nft list chain inet netlab_count input | grep -o 'packets [0-9]*' | grep -o '[0-9]*'
 }
 
 netlab_resolver() {
@@ -123,4 +157,10 @@ netlab_cert() {
 		netlab_openssl "$dir" x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" \
 			-CAkey "$dir/ca.key" -CAcreateserial -out "$dir/$name.pem" -days 2 \
 			-extfile "$dir/$name.ext"
+}
+
+netlab_upstream_ca() {
+	netlab_ca "$PKI" && netlab_cert "$PKI" "$@"
+	check "the test CA and certificate are made" test -s "$PKI/$1.pem"
+	cp "$PKI/ca.pem" "$SMOLVM_HOME/upstream-ca.pem"
 }

@@ -17,36 +17,15 @@
 #   198.51.100.10  the API (api.test, ws.test: HTTP on 80, HTTPS on 443)
 #   198.51.100.20  a forbidden target; no packet may ever arrive there
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 FORBIDDEN=198.51.100.20
 NAME=attack-protocols
-SEEN=$SMOLVM_HOME/seen.log
-PKI=$SMOLVM_HOME/pki
+netlab_start "$NAME"
 
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
-
-netlab_ca "$PKI" && netlab_cert "$PKI" api api.test ws.test
-check "the test CA and certificate are made" test -s "$PKI/api.pem"
-cp "$PKI/ca.pem" "$SMOLVM_HOME/upstream-ca.pem"
+netlab_upstream_ca api api.test ws.test
 netlab_up "$API" "$FORBIDDEN"
-nft -f - <<EOF
-table inet attack_test {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		ip daddr $FORBIDDEN counter
-	}
-}
-EOF
-forbidden_packets() {
-	nft list chain inet attack_test input | grep -o 'packets [0-9]*' | grep -o '[0-9]*'
-}
+netlab_count "$FORBIDDEN"
 netlab_listen "$SEEN" "http:$API:80" "https:$API:443:$PKI/api.pem:$PKI/api.key" \
 	"http:$FORBIDDEN:80" || { fail "listeners start"; exit 1; }
 ok "listeners start"
@@ -211,7 +190,7 @@ g "curl -sS -m 20 -D - -o /dev/null https://api.test/v1/redirect/other | tr -d '
 check_match "HTTPS: the 302 reaches the guest with its Location" "$OUT" \
 	'^Location: http://other\.test/v1/landing$'
 check_eq "... and the proxy went nowhere else" "$(since)" "http $API:443 GET /v1/redirect/other"
-check_eq "no packet ever arrived for the forbidden address" "$(forbidden_packets)" 0
+check_eq "no packet ever arrived for the forbidden address" "$(netlab_packets)" 0
 
 check "rm --force removes the sandbox" "$SMOLVM" rm --force "$NAME"
 exit 0

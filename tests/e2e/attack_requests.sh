@@ -11,19 +11,11 @@
 #   the resolver of /etc/resolv.conf, made the lab's own: it answers
 #     loopback.*, metadata.*, private.*, forbidden.* and v6loopback.* with such addresses
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 FORBIDDEN=198.51.100.20
 NAME=attack-requests
-SEEN=$SMOLVM_HOME/seen.log
-
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
+netlab_start "$NAME"
 
 netlab_up "$API" "$FORBIDDEN"
 RESOLVER=$(netlab_resolver) || { fail "the lab takes the resolver's address"; exit 1; }

@@ -6,34 +6,15 @@
 #   198.51.100.10  the allowed API (api.test and tunnel.test are pinned to it)
 #   198.51.100.20  a forbidden target; no packet may ever arrive there
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 FORBIDDEN=198.51.100.20
 NAME=egress-e2e
-SEEN=$SMOLVM_HOME/seen.log
+netlab_start "$NAME"
 NS_SEEN=$SMOLVM_HOME/ns-seen.log
 
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
-
 netlab_up "$API" "$FORBIDDEN"
-# Counts every packet that arrives for the forbidden address, whatever its kind.
-nft -f - <<EOF
-table inet egress_test {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		ip daddr $FORBIDDEN counter
-	}
-}
-EOF
-forbidden_packets() {
-	nft list chain inet egress_test input | grep -o 'packets [0-9]*' | grep -o '[0-9]*'
-}
+netlab_count "$FORBIDDEN"
 
 netlab_listen "$SEEN" "http:$API:80" "http:$API:8443" \
 	"tcp:$API:2222" "http:$FORBIDDEN:80" "tcp:$FORBIDDEN:2222" "udp:$FORBIDDEN:5353" \
@@ -191,7 +172,7 @@ check_eq "full_internet: loopback is refused" \
 	"$(code http://127.0.0.1:2200/v1/x -x "http://$HOST_IP:3128")" 403
 check_eq "full_internet: an unresolvable name is a 502" "$(code http://api.test/v1/x)" 502
 
-check_eq "no packet ever arrived for the forbidden address" "$(forbidden_packets)" 0
+check_eq "no packet ever arrived for the forbidden address" "$(netlab_packets)" 0
 
 # The proxy lives and dies with the sandbox.
 PROXY=$(cat "$VM_DIR/proxy.pid")

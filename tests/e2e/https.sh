@@ -9,20 +9,11 @@
 #   198.51.100.10  the API: a certificate for api.test and other.test from the test CA
 #   198.51.100.30  a server with a self-signed certificate (selfsigned.test)
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 SELF=198.51.100.30
 NAME=https-e2e
-SEEN=$SMOLVM_HOME/seen.log
-PKI=$SMOLVM_HOME/pki
-
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
+netlab_start "$NAME"
 
 # --- the test's own CA and server certificates ---------------------------------
 netlab_ca "$PKI" && netlab_cert "$PKI" api api.test other.test &&
