@@ -10,34 +10,14 @@
 # placeholder (or a marker) that was put where it looks, to show that it
 # really reads that place.
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 NAME=leak-e2e
-SEEN=$SMOLVM_HOME/seen.log
-PKI=$SMOLVM_HOME/pki
+netlab_start "$NAME"
 WORK=$SMOLVM_HOME/search	# outside the sandbox's directory
 
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
-
-mkdir -p "$PKI" "$WORK"
-pki() { openssl "$@" >>"$PKI/openssl.log" 2>&1; }
-ec_key() { pki genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-ec_key "$PKI/ca.key" &&
-	pki req -x509 -new -key "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 -subj "/CN=leak test CA" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" &&
-	ec_key "$PKI/api.key" &&
-	pki req -new -key "$PKI/api.key" -out "$PKI/api.csr" -subj "/CN=api.test" &&
-	printf 'subjectAltName=DNS:api.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$PKI/api.ext" &&
-	pki x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/api.pem" -days 2 -extfile "$PKI/api.ext"
-check "the test CA and certificate are made" test -s "$PKI/api.pem"
-cp "$PKI/ca.pem" "$SMOLVM_HOME/upstream-ca.pem"
+mkdir -p "$WORK"
+netlab_upstream_ca api api.test
 netlab_up "$API"
 netlab_listen "$SEEN" python3 "$TESTS_DIR/e2e/secrets_upstream.py" "$SEEN" \
 	"$API:443:$PKI/api.pem:$PKI/api.key" || { fail "the upstream starts"; exit 1; }

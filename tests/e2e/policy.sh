@@ -4,20 +4,12 @@
 # its curl goes to a listener in a network of the test's own
 # (tests/netlab.sh), 198.51.100.10, which api.test is pinned to.
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 NAME=policy-e2e
-SEEN=$SMOLVM_HOME/seen.log
+netlab_start "$NAME"
 WORK=$SMOLVM_HOME/work
 mkdir -p "$WORK"
-
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
 
 netlab_up "$API"
 netlab_listen "$SEEN" "http:$API:80" || { fail "listener starts"; exit 1; }

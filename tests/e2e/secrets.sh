@@ -8,36 +8,15 @@
 #   198.51.100.10  api.test: HTTPS (a certificate from the test CA) and plain HTTP
 #   198.51.100.20  other.test: HTTPS, a host no secret is for
 source "$(dirname "$0")/../netlab.sh"
-t_setup_home
 
 API=198.51.100.10
 OTHER=198.51.100.20
 NAME=secrets-e2e
 NAME2=secrets-e2e-2
-SEEN=$SMOLVM_HOME/seen.log
-PKI=$SMOLVM_HOME/pki
-
-cleanup() {
-	netlab_down
-	"$SMOLVM" rm --force "$NAME" "$NAME2" >/dev/null 2>&1
-	t_cleanup_home
-}
-trap cleanup EXIT
+netlab_start "$NAME" "$NAME2"
 
 # --- the test's CA, upstreams and vault ---------------------------------------------
-mkdir -p "$PKI"
-pki() { openssl "$@" >>"$PKI/openssl.log" 2>&1; }
-ec_key() { pki genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-ec_key "$PKI/ca.key" &&
-	pki req -x509 -new -key "$PKI/ca.key" -out "$PKI/ca.pem" -days 2 -subj "/CN=secrets test CA" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" &&
-	ec_key "$PKI/api.key" &&
-	pki req -new -key "$PKI/api.key" -out "$PKI/api.csr" -subj "/CN=api.test" &&
-	printf 'subjectAltName=DNS:api.test,DNS:other.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$PKI/api.ext" &&
-	pki x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/api.pem" -days 2 -extfile "$PKI/api.ext"
-check "the test CA and certificate are made" test -s "$PKI/api.pem"
-cp "$PKI/ca.pem" "$SMOLVM_HOME/upstream-ca.pem"
+netlab_upstream_ca api api.test other.test
 
 netlab_up "$API" "$OTHER"
 netlab_listen "$SEEN" python3 "$TESTS_DIR/e2e/secrets_upstream.py" "$SEEN" \
