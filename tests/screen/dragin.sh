@@ -15,9 +15,15 @@ trap 'tm_stop; t_cleanup_home; rm -rf "$FILES"' EXIT
 
 # paste TEXT: into the pane as the terminal would paste it, bracketed.
 paste() { tm set-buffer -- "$1" && tm paste-buffer -p -d -t t; }
-guest_sum() { "$SMOLVM" exec "$NAME" -- sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 host_sum() { sha256sum "$1" | cut -d' ' -f1; }
-sum_is() { [ "$(guest_sum "$1")" = "$2" ]; }
+# sum_is PATH SUM: the guest's file has that checksum (else what the guest said).
+sum_is() {
+	local out
+	out=$("$SMOLVM" exec "$NAME" -- sha256sum "$1" 2>&1)
+	[ "${out%% *}" = "$2" ] && return 0
+	printf 'the guest says: %s\n' "$out"
+	return 1
+}
 
 NAME=dragin
 t_create "create a sandbox" --name "$NAME"
