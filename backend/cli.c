@@ -61,7 +61,8 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *spe
 		int group = (int)strcspn(cmd, " ");
 
 		free(res->pos);
-		fprintf(stderr, "smolvm %s: %s (see smolvm %.*s --help)\n", cmd, what, group, cmd);
+		fprintf(stderr, "smolvm %s: %s (see smolvm %.*s --help)\n", cmd,
+			res->npos > npos ? "too many arguments" : what, group, cmd);
 		return CLI_EXIT_USAGE;
 	}
 	return -1;
@@ -99,7 +100,8 @@ int cli_running_sandbox(const char *key, struct sandbox *sb)
 			sb->name, sb->name);
 	else if (!strcmp(sb->state, SB_CRASHED))
 		fprintf(stderr, "smolvm: sandbox %s has crashed (its QEMU is gone); see "
-			"`smolvm logs %s`, then `smolvm rm %s`\n", sb->name, sb->name, sb->name);
+			"`smolvm logs %s`, then `smolvm start %s` to boot it again or "
+			"`smolvm rm %s`\n", sb->name, sb->name, sb->name, sb->name);
 	else if (!strcmp(sb->state, SB_CREATING))
 		fprintf(stderr, "smolvm: sandbox %s is still starting; try again in a moment\n",
 			sb->name);
