@@ -39,19 +39,6 @@ class Handler(QuietHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b""):
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
-
     def websocket(self):
         """The handshake of RFC 6455, then each text frame is answered with "echo: TEXT"."""
         key = self.headers.get("Sec-WebSocket-Key", "")

@@ -1,5 +1,5 @@
 """What the e2e tests' listeners share: the log that each of them writes to
-(LOG, the script's first argument), a quiet HTTP/1.1 handler, an HTTP server
+(LOG, the script's first argument), a quiet HTTP/1.1 handler that reads bodies, an HTTP server
 that can take TLS in the request's thread, and the loop that serves them."""
 import sys
 import threading
@@ -19,6 +19,21 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def read_body(self):
+        """The request's body, chunked or with a Content-Length (trailers are read and dropped)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length", "0"))
+        return self.rfile.read(n) if n else b""
 
 
 class HTTPServer(ThreadingHTTPServer):

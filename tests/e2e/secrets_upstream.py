@@ -35,20 +35,6 @@ class Handler(QuietHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0], 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return body
-                body += self.rfile.read(size)
-                self.rfile.readline()
-        n = int(self.headers.get("Content-Length", "0"))
-        return self.rfile.read(n) if n else b""
-
     def handle_any(self):
         addr, port = self.server.server_address[:2]
         body = self.read_body()
