@@ -135,6 +135,10 @@ int vault_check_name(const char *name)
 			"a digit (like OPENAI_API_KEY)", name);
 		return -1;
 	}
+	if (policy_secret_name_reserved(name)) {
+		err_set("%s is a variable the guest's shell needs; pick another name", name);
+		return -1;
+	}
 	return 0;
 }
 
@@ -230,7 +234,7 @@ int vault_check_format(const char *format)
 
 int vault_entry_set_hosts(struct vault_entry *e, const char *list)
 {
-	char **hosts = NULL, *copy = xstrdup(list), *save = NULL;
+	char **hosts = NULL, *copy = xstrdup(list);
 	size_t n = 0;
 	int rc = -1;
 
@@ -238,14 +242,27 @@ int vault_entry_set_hosts(struct vault_entry *e, const char *list)
 		err_set("--hosts is empty: name at least one host the secret may be sent to");
 		goto out;
 	}
-	for (char *h = strtok_r(copy, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+	for (char *h = copy, *next; h; h = next) {
 		struct policy_rule r = { 0 };
 		bool dup = false;
 
+		next = strchr(h, ',');
+		if (next)
+			*next++ = '\0';
 		while (*h == ' ')
 			h++;
 		for (char *t = h + strlen(h); t > h && t[-1] == ' '; t--)
 			t[-1] = '\0';
+		if (!*h) {
+			err_set("--hosts \"%s\" has an empty entry: remove the extra "
+				"comma", list);
+			goto out;
+		}
+		if (strstr(h, "://")) {
+			err_set("--hosts: \"%s\" is a URL: give host names only, without "
+				"https://", h);
+			goto out;
+		}
 		if (policy_rule_host(&r, h, "--hosts") < 0)
 			goto out;
 		for (size_t i = 0; i < n; i++)

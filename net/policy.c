@@ -707,6 +707,25 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 	}
 }
 
+/* Variables the guest's shell, login and SSH server read: a secret under one
+ * of these names would be exported over it and break every session. */
+bool policy_secret_name_reserved(const char *name)
+{
+	static const char *const names[] = {
+		"PATH", "HOME", "SHELL", "USER", "LOGNAME", "TERM", "PWD", "OLDPWD", "IFS",
+		"ENV", "PS1", "PS2", "PS3", "PS4", "HOSTNAME", "MAIL", "TZ", "LANG", "_",
+	};
+	static const char *const prefixes[] = { "LC_", "LD_", "SSH_", "SMOLVM_" };
+
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	for (size_t i = 0; i < ARRAY_LEN(prefixes); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
 /* A secret's name is an environment variable in the guest: upper case,
  * digits and '_', not starting with a digit (the vault's names). */
 static int parse_secrets(struct policy *p, const cJSON *root)
@@ -741,6 +760,9 @@ static int parse_secrets(struct policy *p, const cJSON *root)
 					    "and '_', not starting with a digit, as `smolvm vault ls` "
 					    "shows them)", q);
 		}
+		if (policy_secret_name_reserved(s))
+			return fail(fi, "%s is a variable the guest's shell needs; pick another "
+				    "name", s);
 		for (size_t k = 0; k < p->n_secrets; k++)
 			if (!strcmp(p->secrets[k], s))
 				return fail(fi, "%s repeats secrets[%zu]", q, k);

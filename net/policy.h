@@ -132,6 +132,10 @@ const char *policy_scheme_str(enum policy_scheme s);
  */
 int policy_rule_host(struct policy_rule *r, const char *host, const char *where);
 
+/* Whether a secret's name is one the guest's shell, login or SSH server needs
+ * (PATH, HOME, LD_*, SSH_*, ...), so that it cannot be a secret. */
+bool policy_secret_name_reserved(const char *name);
+
 /* The bit of a method token ("GET"), 0 if no rule can allow it. Methods
  * are case-sensitive: "get" is not GET. */
 unsigned policy_method_bit(const char *token);

@@ -83,7 +83,23 @@ run bash -c "printf x | '$SMOLVM' vault add K --hosts '*.com'"
 check_match "a host too broad for a policy rule is refused the same way" "$RC $OUT" \
 	'^1 .*--hosts: "\*.com" is too broad'
 run bash -c "printf x | '$SMOLVM' vault add K --hosts 'https://api.example.com'"
-check_match "a URL is not a host" "$RC $OUT" '^1 .*--hosts: .* has a scheme'
+check_match "a URL is not a host, and the message fits the vault" "$RC $OUT" \
+	'^1 .*--hosts: "https://api.example.com" is a URL: give host names only, without https://'
+check_fails "the URL message does not point at a policy key" bash -c "printf x | '$SMOLVM' vault add K --hosts https://x.test/ 2>&1 | grep -q 'put it in'"
+run bash -c "printf x | '$SMOLVM' vault add K --hosts 'a.test,,b.test'"
+check_match "an empty entry in --hosts is refused" "$RC $OUT" \
+	'^1 .*--hosts "a.test,,b.test" has an empty entry'
+run bash -c "printf x | '$SMOLVM' vault add K --hosts 'a.test, '"
+check_match "a trailing empty entry in --hosts is refused" "$RC $OUT" '^1 .*has an empty entry'
+for name in PATH HOME SHELL USER LOGNAME TERM PWD IFS ENV PS1 HOSTNAME TZ LANG _ \
+	LC_ALL LD_PRELOAD SSH_AUTH_SOCK SMOLVM_X; do
+	run bash -c "printf x | '$SMOLVM' vault add '$name' --hosts api.fake.test"
+	check_match "a name the guest's shell needs is refused: $name" "$RC $OUT" \
+		"^1 .*$name is a variable the guest's shell needs; pick another name"
+done
+run bash -c "printf x | '$SMOLVM' vault add PATH_TOKEN --hosts api.fake.test"
+check_eq "a name that only starts like one is fine" "$RC" 0
+"$SMOLVM" vault rm PATH_TOKEN >/dev/null
 run bash -c "printf x | '$SMOLVM' vault add K --hosts 'a..example.com'"
 check_match "a bad name is refused" "$RC $OUT" '^1 .*--hosts: "a..example.com"'
 run bash -c "printf x | '$SMOLVM' vault add K"

@@ -260,12 +260,19 @@ static void top_level_errors(void)
 		{ "{\"mode\": \"none\\u0000x\"}", "policy: a string holds \\u0000" },
 		{ "{\"mode\": \"none\", \"comment\": \"\\\"\\u0000\"}",
 		  "policy: a string holds \\u0000" },
+		{ "{\"mode\": \"none\", \"secrets\": [\"PATH\"]}",
+		  "secrets[0]: PATH is a variable the guest's shell needs; pick another name" },
+		{ "{\"mode\": \"none\", \"secrets\": [\"API_KEY\", \"LD_PRELOAD\"]}",
+		  "secrets[1]: LD_PRELOAD is a variable the guest's shell needs; pick another name" },
+		{ "{\"mode\": \"none\", \"secrets\": [\"_\"]}",
+		  "secrets[0]: _ is a variable the guest's shell needs; pick another name" },
 	};
 
 	expect_errors(cases, sizeof cases / sizeof cases[0]);
 	/* An escaped backslash before "u0000" is text, not an escape. */
 	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\", \"comment\": \"\\\\u0000\"}"), "");
 	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\"}\0{\"x\": 1}"), "policy: has a NUL byte");
+	EXPECT_STR(LOAD_ERROR("{\"mode\": \"none\", \"secrets\": [\"PATH_TOKEN\", \"LCX\"]}"), "");
 	/* The length ends the text, not a NUL: what follows is not read. */
 	EXPECT_STR(load_error("{\"mode\": \"none\"}{\"x\"", 16), "");
 	EXPECT_STR(load_error("{\"mode\": \"none\"} \r\n\t x", 21), "");
