@@ -453,14 +453,39 @@ static void log_header(const struct log_view *lv)
 	printf("%6s  %11s  %6s\n", "STATUS", "BYTES", "MS");
 }
 
+/* The RULE/REASON cell: the rule, why it failed when it did (an upstream
+ * error under an allowing rule), and the secrets that went in. */
+static char *rule_and_reason(const cJSON *j)
+{
+	const char *rule = str_of(j, "rule"), *reason = str_of(j, "reason");
+	const cJSON *secrets = cJSON_GetObjectItemCaseSensitive(j, "secrets"), *s;
+	const char *sep = " +secrets ";
+	char *out;
+
+	if (*rule && !strcmp(str_of(j, "decision"), "allow"))
+		reason = "";	/* "allowed by rule" says nothing the rule's id does not */
+	out = xasprintf("%s%s%s", rule, *rule && *reason ? ": " : "", reason);
+
+	cJSON_ArrayForEach(s, secrets) {
+		char *next;
+
+		if (!cJSON_IsString(s))
+			continue;
+		next = xasprintf("%s%s%s", out, sep, s->valuestring);
+		free(out);
+		out = next;
+		sep = ",";
+	}
+	return out;
+}
+
 static void log_row(const struct log_view *lv, const cJSON *j)
 {
 	const char *scheme = str_of(j, "scheme"), *host = str_of(j, "host");
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(j, "path");
-	const char *rule = str_of(j, "rule"), *why = *rule ? rule : str_of(j, "reason");
 	int port = (int)num_of(j, "port"), status = (int)num_of(j, "status");
 	char when[32], up[16], down[16], bytes[40], st[16];
-	char *url;
+	char *url, *why = rule_and_reason(j);
 
 	local_time(str_of(j, "time"), when);
 	if (!*host)
@@ -481,6 +506,7 @@ static void log_row(const struct log_view *lv, const cJSON *j)
 	put_cell(lv, url, lv->url_w);
 	put_cell(lv, *why ? why : "-", lv->why_w);
 	printf("%6s  %11s  %6.0f\n", st, bytes, num_of(j, "duration_ms"));
+	free(why);
 	free(url);
 }
 

@@ -87,6 +87,8 @@ check_match "... the header set outright too" "$OUT" "X-Api-Key: Key $HPH"
 check "... and never the value" eval '! printf %s "$OUT" | grep -qF -e "$KEY" -e "$HKEY"'
 check_match "the decision log names the secrets put in, never their values" \
 	"$(grep -F '"/echo/1"' "$PLOG")" '"secrets":\["HDR_KEY","API_KEY"\]'
+check_match "... and policy log's table shows them by name" \
+	"$("$SMOLVM" policy log "$NAME" | grep -F /echo/1)" ' \+secrets HDR_KEY,API_KEY '
 
 g 'curl -sS -m 20 -H "X-Api-Key: from-the-guest" -H "Connection: X-Api-Key" https://api.test/echo/2'
 LINE=$(up '"/echo/2"')
