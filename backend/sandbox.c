@@ -250,36 +250,85 @@ out:
 	return rc;
 }
 
-int sandbox_set_policy(const struct sandbox *sb, const struct policy *p)
-{
-	char *path, *text;
-	bool changed = false;
-	pid_t pid;
-	int rc;
+/* A sandbox file as it was before a change, to put back when the change fails. */
+struct saved_file {
+	char *path, *text;	/* text NULL: there was no such file */
+	size_t len;
+};
 
-	/* An unknown secret leaves everything as it was; placeholders are made
-	 * (and kept) before the policy that names them is in force. */
-	if (secrets_check_vault(p) < 0 || secrets_attach(sb->id, p, NULL, &changed) < 0)
-		return -1;
-	path = paths_vm_file(sb->id, "policy.json");
-	text = policy_to_json(p);
-	rc = util_write_atomic(path, text, strlen(text), 0600);
-	free(text);
-	free(path);
-	if (rc < 0)
-		return -1;
-	if (changed && !strcmp(sb->state, SB_RUNNING) && store_qemu_alive(sb) &&
-	    sandbox_guest_secrets(sb, NULL, true) < 0)
-		return -1;
-	/* The proxy would see the new file at its next request anyway; the
-	 * signal makes it read it now, published ports included. */
-	pid = proxy_pid(sb);
-	if (pid > 0 && kill(pid, SIGHUP) < 0) {
-		err_set("the policy is written, but the egress proxy (pid %d) cannot be told: %s",
-			(int)pid, strerror(errno));
+static int saved_file_read(struct saved_file *f, const char *id, const char *name)
+{
+	f->path = paths_vm_file(id, name);
+	if (!util_exists(f->path))
+		return 0;
+	f->text = util_read_file(f->path, &f->len);
+	return f->text ? 0 : -1;
+}
+
+static int saved_file_put_back(const struct saved_file *f)
+{
+	if (f->text)
+		return util_write_atomic(f->path, f->text, f->len, 0600);
+	if (unlink(f->path) < 0 && errno != ENOENT) {
+		err_set("cannot remove %s: %s", f->path, strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+static void saved_file_free(struct saved_file *f)
+{
+	free(f->path);
+	free(f->text);
+}
+
+int sandbox_set_policy(const struct sandbox *sb, const struct policy *p)
+{
+	struct saved_file old_policy = { 0 }, old_secrets = { 0 };
+	char *text;
+	bool changed = false;
+	pid_t pid;
+	int rc = -1;
+
+	/* An unknown secret leaves everything as it was; placeholders are made
+	 * (and kept) before the policy that names them is in force. */
+	if (secrets_check_vault(p) < 0 || saved_file_read(&old_policy, sb->id, "policy.json") < 0 ||
+	    saved_file_read(&old_secrets, sb->id, SECRETS_FILE) < 0 ||
+	    secrets_attach(sb->id, p, NULL, &changed) < 0)
+		goto out;
+	text = policy_to_json(p);
+	rc = util_write_atomic(old_policy.path, text, strlen(text), 0600);
+	free(text);
+	if (!rc && changed && !strcmp(sb->state, SB_RUNNING) && store_qemu_alive(sb))
+		rc = sandbox_guest_secrets(sb, NULL, true);
+	if (rc < 0) {
+		/* A failed set changes nothing: the policy in force stays. */
+		char *msg = xstrdup(err_msg());
+		int a = saved_file_put_back(&old_secrets), b = saved_file_put_back(&old_policy);
+
+		if (a < 0 || b < 0) {
+			char *why = xstrdup(err_msg());
+
+			err_set("%s; and the old policy could not be put back: %s", msg, why);
+			free(why);
+		} else {
+			err_set("%s (the policy in force stays)", msg);
+		}
+		free(msg);
+	}
+	/* The proxy would see the file at its next request anyway; the signal
+	 * makes it read it now (the old one again after a failure), published
+	 * ports included. */
+	pid = proxy_pid(sb);
+	if (pid > 0 && kill(pid, SIGHUP) < 0 && !rc) {
+		err_set("the policy is written, but the egress proxy (pid %d) cannot be told: %s",
+			(int)pid, strerror(errno));
+		rc = -1;
+	}
+out:
+	saved_file_free(&old_policy);
+	saved_file_free(&old_secrets);
+	return rc;
 }
 
 /* Kill QEMU for good and wait (bounded) until it is gone. */

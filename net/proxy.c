@@ -141,7 +141,16 @@ static int vault_handover(const struct sandbox *sb, int *fd)
 	int rc = 0;
 
 	*fd = -1;
-	if (util_exists(path) && policy_load_file(path, &p) == 0 && p->n_secrets) {
+	/* A file that does not load would leave the sandbox with no network
+	 * and only a line in policy.log to say why: refuse to start instead. */
+	if (util_exists(path) && policy_load_file(path, &p) < 0) {
+		char *msg = xstrdup(err_msg());
+
+		err_set("%s: the sandbox would have no network; fix the file or replace it with "
+			"`smolvm policy set %s FILE`", msg, sb->name);
+		free(msg);
+		rc = -1;
+	} else if (p && p->n_secrets) {
 		vpath = vault_path();
 		rc = vault_key_handover(vpath, fd);
 		if (rc < 0) {

@@ -187,6 +187,22 @@ g 'echo "[$API_KEY][$HDR_KEY]"'
 check_eq "... new sessions keep the placeholder that stays and lose the others" "$OUT" "[$PH][]"
 g 'curl -sS -m 20 -H "Authorization: Bearer $API_KEY" https://api.test/echo/detached'
 check "... and the detached header is no longer set" eval '! up "\"/echo/detached\"" | grep -q X-Api-Key'
+# A guest that cannot take the new placeholders (its SSH server's pid file is gone, so
+# it cannot be restarted): the set fails and changes nothing.
+VM1=$SMOLVM_HOME/vms/$ID1
+cp "$VM1/policy.json" "$SMOLVM_HOME/policy.before"
+cp "$VM1/secrets.json" "$SMOLVM_HOME/secrets.before"
+g 'mv /var/run/dropbear.pid /var/run/dropbear.pid.away'
+run "$SMOLVM" policy set "$ID1" "$POLICY"
+check_match "policy set whose secrets the guest cannot take fails" "$RC $OUT" \
+	"^1 .*cannot give the guest its secrets' placeholders.*the policy in force stays"
+check "... and leaves policy.json as it was" cmp "$SMOLVM_HOME/policy.before" "$VM1/policy.json"
+check "... and secrets.json" cmp "$SMOLVM_HOME/secrets.before" "$VM1/secrets.json"
+g 'mv /var/run/dropbear.pid.away /var/run/dropbear.pid &&
+	curl -sS -m 20 -H "Authorization: Bearer $API_KEY" https://api.test/echo/kept'
+check_match "... and the proxy keeps the old policy: the secret it has still goes in" \
+	"$(up '"/echo/kept"')" "\"Bearer $NEWKEY\""
+check "... and the one the failed set named does not" eval '! up "\"/echo/kept\"" | grep -q X-Api-Key'
 
 # --- a clone of a running state gets its own placeholders -------------------------------------
 CLONE=secrets-e2e-clone
@@ -204,6 +220,13 @@ check "rm the clone" "$SMOLVM" rm --force "$CLONE"
 check "vault init --passphrase re-seals the vault" \
 	env SMOLVM_VAULT_PASSPHRASE=test-pass "$SMOLVM" vault init --passphrase
 check "stop the second sandbox" "$SMOLVM" stop "$NAME2"
+cp "$VM_DIR/policy.json" "$SMOLVM_HOME/policy.good"
+printf '{"mode": "allowlist",' >"$VM_DIR/policy.json"
+run env SMOLVM_VAULT_PASSPHRASE=test-pass "$SMOLVM" start "$NAME2"
+check_match "start with a policy file that does not load fails, naming the file" "$RC $OUT" \
+	"^1 .*$VM_DIR/policy.json: policy: is not valid JSON.*would have no network"
+check_fails "... and leaves the sandbox stopped" qemu_running "$(basename "$VM_DIR")"
+mv "$SMOLVM_HOME/policy.good" "$VM_DIR/policy.json"
 run "$SMOLVM" start "$NAME2" </dev/null
 check_match "start without the passphrase fails, saying the secrets need the vault" "$OUT" \
 	"the sandbox's secrets need the vault"
