@@ -61,8 +61,7 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct arg_spec *spe
 		int group = (int)strcspn(cmd, " ");
 
 		free(res->pos);
-		fprintf(stderr, "smolvm %s: %s (see smolvm %.*s --help)\n", cmd,
-			res->npos > npos ? "too many arguments" : what, group, cmd);
+		fprintf(stderr, "smolvm %s: %s (see smolvm %.*s --help)\n", cmd, what, group, cmd);
 		return CLI_EXIT_USAGE;
 	}
 	return -1;

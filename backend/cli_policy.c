@@ -353,7 +353,7 @@ static int policy_check(int argc, char **argv)
 	struct policy *p;
 	int rc;
 
-	if ((rc = parse(argv[0], argc, argv, NULL, 0, 1, "needs a file (- for stdin)",
+	if ((rc = parse(argv[0], argc, argv, NULL, 0, 1, "takes one file (- for stdin)",
 			&res)) >= 0)
 		return rc;
 	rc = load_from(res.pos[0], &p);
