@@ -20,6 +20,24 @@ static const char diff_usage[] =
 	"\n"
 	"  --json  an array of {\"change\", \"path\", \"type\", \"size\"}\n";
 
+/* A name from the guest as a line of text: bytes that would steer the
+ * terminal or split the line (controls, DEL) are written as \ooo, and a
+ * backslash as \\, so the guest cannot write to the user's terminal. */
+static void put_name(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '\\')
+			fputs("\\\\", stdout);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\%03o", ch);
+		else
+			putchar(ch);
+	}
+	putchar('\n');
+}
+
 int cli_diff(int argc, char **argv)
 {
 	bool json = false;
@@ -64,8 +82,10 @@ int cli_diff(int argc, char **argv)
 		free(text);
 		cJSON_Delete(arr);
 	} else {
-		for (size_t i = 0; i < n; i++)
-			printf("%c %s\n", c[i].change, c[i].path);
+		for (size_t i = 0; i < n; i++) {
+			printf("%c ", c[i].change);
+			put_name(c[i].path);
+		}
 	}
 	diff_free(c, n);
 	rc = 0;

@@ -147,6 +147,11 @@ static int resolve_guest_dir(struct run *r, const char *dir)
 	char *home;
 
 	if (*dir == '/') {
+		if (!dir[strspn(dir, "/")]) {
+			err_set("cannot mirror a folder onto the whole of sandbox %s: name a "
+				"folder below /", r->sb.name);
+			return -1;
+		}
 		r->guest_dir = xstrdup(dir);
 		return 0;
 	}

@@ -1345,17 +1345,33 @@ struct sftp *sftp_open(struct ssh_conn *c, const char *name)
 	return s;
 }
 
+/* Closing is a courtesy to the server: a sandbox that is gone (its network
+ * with it, so nothing ever answers) must not hold the caller for the idle
+ * timeout. Given up after CLOSE_MS, libssh2's handle is left to the
+ * session. */
+#define CLOSE_MS 2000
+
+static void shutdown_bounded(struct sftp *s, LIBSSH2_SFTP *h)
+{
+	int64_t deadline = util_now_ms() + CLOSE_MS;
+
+	while (libssh2_sftp_shutdown(h) == LIBSSH2_ERROR_EAGAIN) {
+		int64_t left = deadline - util_now_ms();
+
+		if (left <= 0 || remote_wait_for(s, (int)left) != 0)
+			break;
+	}
+}
+
 void sftp_close(struct sftp *s)
 {
-	int rc;
-
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nretired; i++) {
-		AGAIN(s, rc, libssh2_sftp_shutdown(s->retired[i].sftp));
+		shutdown_bounded(s, s->retired[i].sftp);
 		sftp_wire_free(s->retired[i].wire);
 	}
-	AGAIN(s, rc, libssh2_sftp_shutdown(s->sftp));
+	shutdown_bounded(s, s->sftp);
 	sftp_wire_free(s->wire);
 	ssh_set_blocking(s->c, true);
 	free(s->retired);

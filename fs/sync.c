@@ -362,6 +362,24 @@ static bool same_file(const struct stat *st, const struct sftp_attrs *a)
 	       a->mtime == (uint64_t)st->st_mtim.tv_sec && (a->mode & 07777) == (st->st_mode & 07777);
 }
 
+/*
+ * smolvm logs in to the guest with the key in /root/.ssh: removing that, or
+ * a folder holding it, would lock every smolvm command out of the sandbox,
+ * so sync never does, with or without --delete.
+ */
+#define LOGIN_KEY_DIR "/root/.ssh"
+
+static bool holds_login_key(const char *gp)
+{
+	size_t n = strlen(gp), k = strlen(LOGIN_KEY_DIR);
+
+	while (n > 1 && gp[n - 1] == '/')
+		n--;
+	if (n <= k)	/* the folder itself, or one above it */
+		return !strncmp(gp, LOGIN_KEY_DIR, n) && (n == k || n == 1 || LOGIN_KEY_DIR[n] == '/');
+	return !strncmp(gp, LOGIN_KEY_DIR, k) && gp[k] == '/';
+}
+
 /* What is in the guest where a host file or folder goes, when it is of the
  * other kind: removed with --delete, else the path fails. */
 static int clear_conflict(struct sync *y, struct sftp *s, const char *rel, const char *gp,
@@ -371,6 +389,12 @@ static int clear_conflict(struct sync *y, struct sftp *s, const char *rel, const
 		err_set("%s is a %s in the sandbox and a %s on the host; left as it is (--delete "
 			"replaces it)", rel, guest_dir ? "folder" : "file",
 			guest_dir ? "file" : "folder");
+		return -1;
+	}
+	if (holds_login_key(gp)) {
+		err_set("%s is a %s in the sandbox and a %s on the host; kept: smolvm logs in "
+			"to the sandbox with the key in %s", rel, guest_dir ? "folder" : "file",
+			guest_dir ? "file" : "folder", LOGIN_KEY_DIR);
 		return -1;
 	}
 	if (sftp_remove(s, gp) < 0)
@@ -501,7 +525,10 @@ static int remove_guest(struct sync *y, struct sftp *s, const char *rel,
 	char *gp = side_path(y->guest, rel);
 	int rc = 0;
 
-	if (sftp_remove(s, gp) < 0)
+	if (holds_login_key(gp)) {
+		err_set("kept: smolvm logs in to the sandbox with the key in %s", LOGIN_KEY_DIR);
+		rc = path_failed(y, s, rel, S_ISDIR(ga->mode));
+	} else if (sftp_remove(s, gp) < 0)
 		rc = path_failed(y, s, rel, S_ISDIR(ga->mode));
 	else
 		report(y, SYNC_REMOVED, rel, S_ISDIR(ga->mode), 0, NULL);

@@ -104,6 +104,14 @@ $want"
 check_eq "the guest is not left frozen: it can write again" \
 	"$(gexec 'echo again >/root/again && cat /root/again')" again
 gexec 'rm /root/again'
+# Names are the guest's: control characters reach the terminal escaped.
+gexec 'echo z >"$(printf "/root/esc\033[31mred\tnl\nx")"'
+run "$SMOLVM" diff "$ID"
+check_match "a name with control characters is escaped in diff's text" "$OUT" \
+	'^A /root/esc\\033\[31mred\\011nl\\012x$'
+check "... and no raw escape byte reaches the terminal" \
+	eval '! printf %s "$OUT" | grep -q "$(printf "\033")"'
+gexec 'rm "$(printf "/root/esc\033[31mred\tnl\nx")"'
 
 run "$SMOLVM" diff "$ID" --json
 json=$OUT

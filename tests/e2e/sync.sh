@@ -58,6 +58,16 @@ run "$SMOLVM" sync "$WORK/no-such-dir" "$NAME:/root/x"
 check_match "sync of a missing host folder" "$RC $OUT" "^1 .*no-such-dir"
 check_fails "a failed sync makes no guest folder" gx test -e /root/x
 
+# Never the login key, never the whole guest.
+mkdir -p "$WORK/empty"
+run "$SMOLVM" sync "$WORK/empty" "$NAME:/"
+check_match "sync onto the whole guest is refused" "$RC $OUT" "^1 .*name a folder below /"
+start_sync "$WORK/empty" "$NAME:/root" --delete
+stop_sync
+check_match "--delete into /root keeps the login key, saying why" "$(cat "$WORK/err")" \
+	'\.ssh.*kept: smolvm logs in to the sandbox with the key in /root/\.ssh'
+check "... and smolvm still gets in" gx test -s /root/.ssh/authorized_keys
+
 mkdir -p "$SRC/sub/deeper"
 echo alpha >"$SRC/a.txt"
 printf 'script\n' >"$SRC/run.sh"
@@ -182,7 +192,8 @@ check "and what changed meanwhile is copied" wait_until 20 same after-reconnect.
 
 # --- the sandbox stops while sync runs -----------------------------------
 "$SMOLVM" stop "$NAME" >/dev/null 2>&1
-wait_until 30 sh -c "! kill -0 $SYNC_PID 2>/dev/null"
+check "sync ends soon after the sandbox stops (not after an idle timeout)" \
+	wait_until 20 sh -c "! kill -0 $SYNC_PID 2>/dev/null"
 wait "$SYNC_PID"
 SYNC_RC=$?
 SYNC_PID=
