@@ -502,6 +502,22 @@ struct relay {
  * error, when the other end of the plain socket is closed, or after an
  * hour of silence.
  */
+/* What an SSL call that returned rc waits for: POLLIN or POLLOUT; 0 when
+ * the peer closed TLS cleanly; -1 on an error. */
+static int wait_events(SSL *ssl, int rc)
+{
+	switch (SSL_get_error(ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return POLLIN;
+	case SSL_ERROR_WANT_WRITE:
+		return POLLOUT;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 static void relay_run(struct relay *r)
 {
 	char *rbuf = xmalloc(RELAY_BUF), *wbuf = xmalloc(RELAY_BUF);
@@ -526,20 +542,15 @@ static void relay_run(struct relay *r)
 				       SSL_read_ex(r->ssl, rbuf + in_len, RELAY_BUF - in_len, &n))
 					in_len += n;
 			} else {
-				switch (SSL_get_error(r->ssl, rc)) {
-				case SSL_ERROR_WANT_READ:
-					tls_read_ev = POLLIN;
-					break;
-				case SSL_ERROR_WANT_WRITE:
-					tls_read_ev = POLLOUT;
-					break;
-				case SSL_ERROR_ZERO_RETURN:
+				int ev = wait_events(r->ssl, rc);
+
+				if (ev < 0)
+					goto out;
+				if (ev == 0) {
 					tls_open = false;
 					progress = true;
-					break;
-				default:
-					goto out;
 				}
+				tls_read_ev = (short)ev;
 			}
 		}
 		if (in_len) {
@@ -582,16 +593,11 @@ static void relay_run(struct relay *r)
 					out_len = 0;
 				progress = true;
 			} else {
-				switch (SSL_get_error(r->ssl, rc)) {
-				case SSL_ERROR_WANT_READ:
-					tls_write_ev = POLLIN;
-					break;
-				case SSL_ERROR_WANT_WRITE:
-					tls_write_ev = POLLOUT;
-					break;
-				default:
+				int ev = wait_events(r->ssl, rc);
+
+				if (ev <= 0)	/* a clean close mid-write is an error too */
 					goto out;
-				}
+				tls_write_ev = (short)ev;
 			}
 		}
 		if (!plain_open && !out_len && !tls_shut) {
